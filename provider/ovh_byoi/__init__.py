@@ -1,0 +1,1 @@
+"""Install your own OS image on OVHcloud dedicated servers, as a Pulumi resource."""
