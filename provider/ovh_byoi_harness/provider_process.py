@@ -1,0 +1,512 @@
+"""A real `python -m pulumi.dynamic` server in a subprocess, driven over gRPC as the engine drives it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self, cast
+
+import grpc
+from google.protobuf import struct_pb2
+from pulumi.dynamic import ResourceProvider
+from pulumi.dynamic.dynamic import serialize_provider
+from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
+from pulumi.runtime._serialization import _serialize
+from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+
+from .properties import from_struct, to_struct, unwrap_secrets
+
+__all__ = [
+    "PROVIDER_KEY",
+    "CheckFailure",
+    "CheckResult",
+    "CreateResult",
+    "DiffResult",
+    "OutputLine",
+    "ProviderCallError",
+    "ProviderProcess",
+    "ProviderStartError",
+    "ReadResult",
+    "UpdateResult",
+    "pickle_provider",
+    "python_path_env",
+]
+
+PROVIDER_KEY = "__provider"
+# What the engine waits for before declaring a plugin broken; a cold start on a loaded machine takes seconds.
+_START_TIMEOUT_S = 60.0
+# The engine's grace period between SIGINT and SIGKILL when it tears a plugin down.
+_STOP_GRACE_S = 5.0
+_DEFAULT_URN = "urn:pulumi:stack::project::pulumi-python:dynamic:Resource::resource"
+
+Stream = Literal["stdout", "stderr"]
+
+
+def pickle_provider(provider: ResourceProvider) -> str:
+    """The `__provider` payload, produced exactly as `pulumi.dynamic.Resource.__init__` produces it."""
+    serialized, _contains_secrets = _serialize(True, serialize_provider, provider)
+    return cast(str, serialized)
+
+
+@dataclass(frozen=True)
+class OutputLine:
+    stream: Stream
+    text: str
+
+
+@dataclass(frozen=True)
+class CheckFailure:
+    property: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    inputs: dict[str, Any]
+    failures: list[CheckFailure]
+    secret_names: frozenset[str] = frozenset()
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    """What the server forwards of `ResourceProvider.diff`: `changes=None` means the provider did not say."""
+
+    changes: bool | None
+    replaces: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    id: str
+    outputs: dict[str, Any]
+    secret_names: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """`id` is None when the provider reports the resource gone; `inputs` only when read rewrote them."""
+
+    id: str | None
+    outputs: dict[str, Any]
+    inputs: dict[str, Any] | None = None
+    secret_names: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    outputs: dict[str, Any]
+    secret_names: frozenset[str] = frozenset()
+
+
+class ProviderStartError(RuntimeError):
+    """The provider server did not come up; carries what it printed."""
+
+
+class ProviderCallError(Exception):
+    """A gRPC call to the provider failed: the provider raised, or its process is gone.
+
+    `details` is the server's text (for an exception raised by the provider, the full traceback, as the CLI
+    shows it); `reason` is its last line(s), the exception itself.
+    """
+
+    def __init__(self, method: str, code: grpc.StatusCode, details: str) -> None:
+        self.method = method
+        self.code = code
+        self.details = details
+        self.reason = _exception_text(details)
+        super().__init__(f"{method} failed ({code.name}): {self.reason}")
+
+
+def _exception_text(details: str) -> str:
+    """The exception line(s) at the end of a Python traceback, or the whole text when it is no traceback."""
+    if "Traceback (most recent call last)" not in details:
+        return details.strip()
+    lines = details.rstrip().splitlines()
+    last_frame = max(i for i, line in enumerate(lines) if line.startswith("  File ") or i == 0)
+    rest = lines[last_frame + 1 :]
+    # Source lines and caret markers under the frame are indented by four; the exception starts unindented.
+    while rest and rest[0].startswith("    "):
+        rest = rest[1:]
+    return "\n".join(rest).strip() or details.strip()
+
+
+def _engine_variables(config: Mapping[str, Any]) -> dict[str, str]:
+    # The engine's `variables` map carries strings; structured values travel JSON-encoded.
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+
+
+class ProviderProcess:
+    """One provider process, as the engine runs one per provider resource.
+
+    Inputs are plain dicts. `__provider` is added from `provider` (pickled as `Resource.__init__` pickles it)
+    unless the bag already holds one. Secrets given wrapped (`properties.secret`) are sent in plain text,
+    since the dynamic provider does not accept secrets; results are plain dicts.
+
+    `env` is added to the inherited environment (the plugin inherits the CLI's); `echo` receives every line
+    the provider prints, which are also kept in `lines`.
+    """
+
+    def __init__(
+        self,
+        provider: ResourceProvider | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | Path | None = None,
+        python: str | None = None,
+        echo: Callable[[OutputLine], None] | None = None,
+        call_timeout: float | None = None,
+        start_timeout: float = _START_TIMEOUT_S,
+    ) -> None:
+        self.pickled_provider: str | None = pickle_provider(provider) if provider is not None else None
+        self._env = {**os.environ, **(env or {})}
+        self._cwd = str(cwd) if cwd is not None else None
+        self._python = python or sys.executable
+        self._echo = echo
+        self._call_timeout = call_timeout
+        self._start_timeout = start_timeout
+        self._lines: list[OutputLine] = []
+        self._lines_changed = threading.Condition()
+        self._process: subprocess.Popen[str] | None = None
+        self._channel: grpc.Channel | None = None
+        self._stub: Any = None
+        self._readers: list[threading.Thread] = []
+        self._configured = False
+        self.port: int | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        if self._process is not None:
+            raise RuntimeError("provider process already started")
+        # -u: the port line must not sit in a buffer. A new session gives the process its own group, which
+        # stop() and kill() signal as the engine does.
+        self._process = subprocess.Popen(
+            [self._python, "-u", "-m", "pulumi.dynamic"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            env=self._env,
+            cwd=self._cwd,
+            start_new_session=True,
+        )
+        assert self._process.stdout is not None and self._process.stderr is not None
+        port_line: list[str] = []
+        port_ready = threading.Event()
+        self._readers = [
+            threading.Thread(
+                target=self._drain,
+                args=(self._process.stdout, "stdout", port_line, port_ready),
+                name=f"provider-{self._process.pid}-stdout",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._drain,
+                args=(self._process.stderr, "stderr", None, None),
+                name=f"provider-{self._process.pid}-stderr",
+                daemon=True,
+            ),
+        ]
+        for reader in self._readers:
+            reader.start()
+        if not port_ready.wait(self._start_timeout) or not port_line or not port_line[0].strip().isdigit():
+            printed = "\n".join(line.text for line in self.lines) or "(nothing)"
+            self.kill()
+            raise ProviderStartError(
+                f"`{self._python} -m pulumi.dynamic` did not print its port within "
+                f"{self._start_timeout:.0f} s; it printed:\n{printed}"
+            )
+        self.port = int(port_line[0])
+        self._channel = grpc.insecure_channel(f"127.0.0.1:{self.port}", options=_GRPC_CHANNEL_OPTIONS)
+        self._stub = provider_pb2_grpc.ResourceProviderStub(self._channel)
+        return self
+
+    def _drain(
+        self,
+        stream: Any,
+        name: Stream,
+        port_line: list[str] | None,
+        port_ready: threading.Event | None,
+    ) -> None:
+        try:
+            for raw in stream:
+                text = raw.rstrip("\n")
+                if port_line is not None and port_ready is not None and not port_ready.is_set():
+                    port_line.append(text)
+                    port_ready.set()
+                    continue
+                line = OutputLine(name, text)
+                with self._lines_changed:
+                    self._lines.append(line)
+                    self._lines_changed.notify_all()
+                if self._echo is not None:
+                    self._echo(line)
+        finally:
+            if port_ready is not None:
+                port_ready.set()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.poll() if self._process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
+        """End the process as the engine ends a plugin: SIGINT to its group, SIGKILL after 5 s."""
+        self._terminate(signal.SIGINT, grace=_STOP_GRACE_S)
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+            self._stub = None
+
+    def kill(self) -> None:
+        """SIGKILL the process group at once, as a crash would; later calls fail as they would on a crash."""
+        self._terminate(signal.SIGKILL, grace=0.0)
+
+    def _terminate(self, first_signal: signal.Signals, *, grace: float) -> None:
+        process = self._process
+        if process is not None and process.poll() is None:
+            self._signal_group(process, first_signal)
+            try:
+                process.wait(timeout=grace if grace > 0 else 10.0)
+            except subprocess.TimeoutExpired:
+                self._signal_group(process, signal.SIGKILL)
+                process.wait()
+        for reader in self._readers:
+            reader.join(timeout=5.0)
+
+    @staticmethod
+    def _signal_group(process: subprocess.Popen[str], sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+
+    def __enter__(self) -> Self:
+        if self._process is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- what the provider printed ---------------------------------------------------------------------------
+
+    @property
+    def lines(self) -> list[OutputLine]:
+        with self._lines_changed:
+            return list(self._lines)
+
+    @property
+    def output(self) -> str:
+        """Everything printed after the port line, stdout and stderr interleaved as read."""
+        return "\n".join(line.text for line in self.lines)
+
+    def wait_for_line(self, predicate: Callable[[str], bool] | str, timeout: float = 10.0) -> str:
+        """The first printed line matching `predicate` (callable or substring), waiting up to `timeout`."""
+        matches = predicate if callable(predicate) else (lambda text: predicate in text)
+        deadline = time.monotonic() + timeout
+        with self._lines_changed:
+            while True:
+                for line in self._lines:
+                    if matches(line.text):
+                        return line.text
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no line matching {predicate!r} within {timeout} s")
+                self._lines_changed.wait(remaining)
+
+    # -- gRPC ------------------------------------------------------------------------------------------------
+
+    def _call(self, method: str, request: Any) -> Any:
+        if self._stub is None:
+            raise RuntimeError("provider process not running: use start() or a with block")
+        if method != "Configure" and not self._configured:
+            raise RuntimeError("call configure() first: the engine configures every provider before using it")
+        try:
+            return getattr(self._stub, method)(request, timeout=self._call_timeout)
+        except grpc.RpcError as error:
+            call = cast(grpc.Call, error)
+            details = call.details() or ""
+            if call.code() == grpc.StatusCode.UNAVAILABLE and self._process is not None:
+                # A dying process closes its socket a moment before it can be reaped: wait for the exit code.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._process.wait(timeout=2.0)
+            if not self.running:
+                # Give the reader threads a moment to collect the last words of a dying process.
+                for reader in self._readers:
+                    reader.join(timeout=1.0)
+                tail = "\n".join(line.text for line in self.lines[-20:])
+                details = (
+                    f"provider process exited with code {self.returncode}: {details}"
+                    + (f"\nlast output:\n{tail}" if tail else "")
+                ).strip()
+            raise ProviderCallError(method, call.code(), details) from None
+
+    def _with_provider(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        bag = dict(props)
+        if PROVIDER_KEY not in bag:
+            if self.pickled_provider is None:
+                raise ValueError(f"no {PROVIDER_KEY} in the properties and no provider to pickle")
+            bag[PROVIDER_KEY] = self.pickled_provider
+        plain, _secret_names = unwrap_secrets(bag)
+        return plain
+
+    @staticmethod
+    def _result(struct: struct_pb2.Struct) -> tuple[dict[str, Any], frozenset[str]]:
+        return unwrap_secrets(from_struct(struct))
+
+    def configure(
+        self,
+        config: Mapping[str, Any],
+        *,
+        urn: str = "",
+        name: str = "",
+        type_: str = "",
+    ) -> None:
+        """`Configure`, with `variables` and `args` as the engine sends them (stack config keys namespaced)"""
+        request = provider_pb2.ConfigureRequest(
+            variables=_engine_variables(config),
+            args=to_struct(config),
+            acceptSecrets=True,
+            acceptResources=True,
+            sends_old_inputs=True,
+            sends_old_inputs_to_delete=True,
+            urn=urn,
+            name=name,
+            type=type_,
+        )
+        self._call("Configure", request)
+        self._configured = True
+
+    def check(
+        self, olds: Mapping[str, Any], news: Mapping[str, Any], *, urn: str = _DEFAULT_URN
+    ) -> CheckResult:
+        request = provider_pb2.CheckRequest(
+            urn=urn,
+            olds=to_struct(self._with_provider(olds) if olds else {}),
+            news=to_struct(self._with_provider(news)),
+        )
+        response = cast(provider_pb2.CheckResponse, self._call("Check", request))
+        inputs, secret_names = unwrap_secrets(from_struct(response.inputs, keep_unknowns=True))
+        failures = [CheckFailure(f.property, f.reason) for f in response.failures]
+        return CheckResult(inputs, failures, secret_names)
+
+    def diff(
+        self,
+        id_: str,
+        olds: Mapping[str, Any],
+        news: Mapping[str, Any],
+        *,
+        old_inputs: Mapping[str, Any] | None = None,
+        urn: str = _DEFAULT_URN,
+    ) -> DiffResult:
+        request = provider_pb2.DiffRequest(
+            id=id_,
+            urn=urn,
+            olds=to_struct(self._with_provider(olds)),
+            news=to_struct(self._with_provider(news)),
+            old_inputs=to_struct(self._with_provider(old_inputs) if old_inputs else {}),
+        )
+        response = cast(provider_pb2.DiffResponse, self._call("Diff", request))
+        changes: bool | None = {
+            provider_pb2.DiffResponse.DIFF_SOME: True,
+            provider_pb2.DiffResponse.DIFF_NONE: False,
+        }.get(response.changes)
+        return DiffResult(changes, list(response.replaces), bool(response.deleteBeforeReplace))
+
+    def create(self, props: Mapping[str, Any], *, urn: str = _DEFAULT_URN) -> CreateResult:
+        request = provider_pb2.CreateRequest(urn=urn, properties=to_struct(self._with_provider(props)))
+        response = cast(provider_pb2.CreateResponse, self._call("Create", request))
+        outputs, secret_names = self._result(response.properties)
+        return CreateResult(response.id, outputs, secret_names)
+
+    def read(
+        self,
+        id_: str,
+        props: Mapping[str, Any],
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        urn: str = _DEFAULT_URN,
+    ) -> ReadResult:
+        request = provider_pb2.ReadRequest(
+            id=id_,
+            urn=urn,
+            properties=to_struct(self._with_provider(props)),
+            inputs=to_struct(self._with_provider(inputs) if inputs else {}),
+        )
+        response = cast(provider_pb2.ReadResponse, self._call("Read", request))
+        outputs, secret_names = self._result(response.properties)
+        new_inputs = None
+        if response.HasField("inputs") and len(response.inputs.fields) > 0:
+            new_inputs, _ = self._result(response.inputs)
+        return ReadResult(response.id or None, outputs, new_inputs, secret_names)
+
+    def update(
+        self,
+        id_: str,
+        olds: Mapping[str, Any],
+        news: Mapping[str, Any],
+        *,
+        old_inputs: Mapping[str, Any] | None = None,
+        urn: str = _DEFAULT_URN,
+    ) -> UpdateResult:
+        request = provider_pb2.UpdateRequest(
+            id=id_,
+            urn=urn,
+            olds=to_struct(self._with_provider(olds)),
+            news=to_struct(self._with_provider(news)),
+            old_inputs=to_struct(self._with_provider(old_inputs) if old_inputs else {}),
+        )
+        response = cast(provider_pb2.UpdateResponse, self._call("Update", request))
+        outputs, secret_names = self._result(response.properties)
+        return UpdateResult(outputs, secret_names)
+
+    def delete(
+        self,
+        id_: str,
+        props: Mapping[str, Any],
+        *,
+        old_inputs: Mapping[str, Any] | None = None,
+        urn: str = _DEFAULT_URN,
+    ) -> None:
+        request = provider_pb2.DeleteRequest(
+            id=id_,
+            urn=urn,
+            properties=to_struct(self._with_provider(props)),
+            old_inputs=to_struct(self._with_provider(old_inputs) if old_inputs else {}),
+        )
+        self._call("Delete", request)
+
+
+def python_path_env(*paths: str | Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`PYTHONPATH` with `paths` first, so a provider process can import classes pickled by reference."""
+    existing = (base if base is not None else os.environ).get("PYTHONPATH", "")
+    parts: Sequence[str] = [str(p) for p in paths] + ([existing] if existing else [])
+    return {"PYTHONPATH": os.pathsep.join(parts)}
