@@ -1,0 +1,319 @@
+"""Thin, typed calls over OVH's `ovh` client, and the client factory.
+
+Credentials come from the stack config keys OVH's own Pulumi provider uses (`ovh:endpoint`,
+`ovh:applicationKey`, ...), then from `OVH_*` variables, then from `ovh.conf`, as OVH's client looks them up.
+The endpoint may be a region name (`ovh-eu`) or the http(s) URL of an API (a local emulator).
+
+A client holds a `requests.Session`, which is not meant to be shared between threads: make one `OvhApi` per
+provider call (each call runs in one thread) and never keep it in the provider object.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import ovh
+import ovh.client
+import ovh.config
+import ovh.exceptions
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import CredentialsError
+from .spec import ReinstallRequest
+
+__all__ = [
+    "CONFIG_KEYS",
+    "Hardware",
+    "InstallStatus",
+    "InstallStep",
+    "OvhApi",
+    "OvhSettings",
+    "Server",
+    "Task",
+    "make_client",
+]
+
+# Our setting -> the stack config key OVH's bridged Pulumi provider reads, so one config serves both.
+CONFIG_KEYS: Final[dict[str, str]] = {
+    "endpoint": "ovh:endpoint",
+    "application_key": "ovh:applicationKey",
+    "application_secret": "ovh:applicationSecret",
+    "consumer_key": "ovh:consumerKey",
+    "client_id": "ovh:clientId",
+    "client_secret": "ovh:clientSecret",
+}
+
+# Per request: connecting must be quick; an answer may take a while on a loaded API. The transport's own
+# timeouts are in real seconds, whatever OVH_BYOI_TIME_SCALE says, since they bound real HTTP exchanges.
+REQUEST_TIMEOUT: Final[tuple[float, float]] = (10.0, 60.0)
+
+RUNNING_STATUSES: Final[frozenset[str]] = frozenset({"init", "todo", "doing"})
+FAILED_STATUSES: Final[frozenset[str]] = frozenset({"customerError", "ovhError", "cancelled"})
+
+
+@dataclass(frozen=True)
+class OvhSettings:
+    """What the stack config says about OVH; anything left out is looked up by OVH's client (env, ovh.conf).
+
+    Secrets are excluded from `repr` so that no log line or error message can carry them.
+    """
+
+    endpoint: str | None = None
+    application_key: str | None = None
+    application_secret: str | None = field(default=None, repr=False)
+    consumer_key: str | None = field(default=None, repr=False)
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_config(cls, get: Callable[[str], Any]) -> OvhSettings:
+        """Read the `ovh:*` keys through `get` (`pulumi.dynamic.Config.get`); blank values count as unset."""
+        values: dict[str, str | None] = {}
+        for name, key in CONFIG_KEYS.items():
+            value = get(key)
+            values[name] = str(value).strip() or None if value is not None else None
+        return cls(**values)
+
+
+_endpoints_lock = threading.Lock()
+
+
+def _register_url_endpoint(url: str) -> str:
+    """Make an API URL usable as an `ovh.Client` endpoint.
+
+    OVH's client only knows its fixed region names (`ovh.client.ENDPOINTS`). This is the one place that
+    teaches it another endpoint: the URL itself, mapped to itself, and nothing else changes.
+    """
+    url = url.rstrip("/")
+    with _endpoints_lock:
+        ovh.client.ENDPOINTS.setdefault(url, url)
+    return url
+
+
+def resolve_endpoint(configured: str | None) -> str:
+    """The endpoint from the stack config, else `OVH_ENDPOINT`, else ovh.conf's `[default] endpoint`."""
+    endpoint = configured or ovh.config.ConfigurationManager().get("default", "endpoint")
+    if not endpoint:
+        raise CredentialsError(
+            service_name="the OVH API",
+            action="find which OVH API to call",
+            ovh_message="no endpoint is configured",
+            fix="set one: `pulumi config set ovh:endpoint ovh-eu` (or ovh-ca, ovh-us, or the URL of an API), "
+            "or OVH_ENDPOINT, or `endpoint=` in the [default] section of ovh.conf",
+        )
+    if endpoint.startswith(("http://", "https://")):
+        return _register_url_endpoint(endpoint)
+    if endpoint not in ovh.client.ENDPOINTS:
+        raise CredentialsError(
+            service_name="the OVH API",
+            action="find which OVH API to call",
+            ovh_message=f"unknown endpoint {endpoint!r}",
+            fix=f"use one of {', '.join(sorted(ovh.client.ENDPOINTS))}, or the http(s) URL of an API",
+        )
+    return str(endpoint)
+
+
+def make_client(settings: OvhSettings) -> ovh.Client:
+    """A new signed client. Values missing from `settings` come from `OVH_*` variables, then ovh.conf."""
+    endpoint = resolve_endpoint(settings.endpoint)
+    try:
+        return ovh.Client(
+            endpoint=endpoint,
+            application_key=settings.application_key,
+            application_secret=settings.application_secret,
+            consumer_key=settings.consumer_key,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            timeout=REQUEST_TIMEOUT,
+        )
+    except ovh.exceptions.APIError as exc:
+        # The client's configuration messages name which value is missing, never a secret's value.
+        raise CredentialsError(
+            service_name=endpoint,
+            action="set up OVH's client",
+            ovh_message=str(exc.args[0]) if exc.args else type(exc).__name__,
+            fix="set the ovh:applicationKey, ovh:applicationSecret and ovh:consumerKey stack config keys "
+            "(or ovh:clientId and ovh:clientSecret), or OVH_* variables, or ovh.conf",
+        ) from None
+
+
+# --- what OVH answers ---------------------------------------------------------------------------------------
+
+_ANSWER = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+class Task(BaseModel):
+    """`dedicated.server.Task`."""
+
+    model_config = _ANSWER
+
+    task_id: int = Field(alias="taskId")
+    function: str = ""
+    status: str
+    comment: str | None = None
+    note: str | None = None
+    start_date: str | None = Field(default=None, alias="startDate")
+    done_date: str | None = Field(default=None, alias="doneDate")
+    last_update: str | None = Field(default=None, alias="lastUpdate")
+
+    @property
+    def running(self) -> bool:
+        return self.status in RUNNING_STATUSES
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED_STATUSES
+
+
+class Server(BaseModel):
+    """The part of `dedicated.server.Dedicated` this project reads."""
+
+    model_config = _ANSWER
+
+    name: str | None = None
+    os: str | None = None
+    state: str | None = None
+
+
+class InstallStep(BaseModel):
+    """`dedicated.server.InstallationProgressSteps`."""
+
+    model_config = _ANSWER
+
+    comment: str = ""
+    status: str = ""
+    error: str | None = None
+
+
+class InstallStatus(BaseModel):
+    """`dedicated.server.InstallationProgressStatus`: OVH's install steps while an install runs."""
+
+    model_config = _ANSWER
+
+    elapsed_time: int = Field(default=0, alias="elapsedTime")
+    progress: list[InstallStep] = Field(default_factory=list)
+
+    @property
+    def steps_done(self) -> int:
+        return sum(1 for step in self.progress if step.status == "done")
+
+    @property
+    def current(self) -> tuple[int, InstallStep] | None:
+        """The 1-based position and the step OVH is on (the first one not done), or None when all are done."""
+        for position, step in enumerate(self.progress, start=1):
+            if step.status != "done":
+                return position, step
+        return None
+
+    @property
+    def failed_step(self) -> InstallStep | None:
+        return next((step for step in self.progress if step.status == "error"), None)
+
+
+class _UnitValue(BaseModel):
+    model_config = _ANSWER
+
+    unit: str = "B"
+    value: int = 0
+
+
+class _DiskGroup(BaseModel):
+    model_config = _ANSWER
+
+    disk_size: _UnitValue | None = Field(default=None, alias="diskSize")
+
+
+class Hardware(BaseModel):
+    """The part of `dedicated.server.HardwareSpecifications` preflight needs."""
+
+    model_config = _ANSWER
+
+    disk_groups: list[_DiskGroup] | None = Field(default=None, alias="diskGroups")
+    memory_size: _UnitValue | None = Field(default=None, alias="memorySize")
+
+    @property
+    def disk_bytes(self) -> int | None:
+        """The largest disk an image could be written to (disk makers count in powers of ten)."""
+        sizes = [_to_bytes(g.disk_size, binary=False) for g in self.disk_groups or () if g.disk_size]
+        return max(sizes) if sizes else None
+
+    @property
+    def memory_bytes(self) -> int | None:
+        """The server's RAM (memory is counted in powers of two, whatever the unit is spelled)."""
+        return _to_bytes(self.memory_size, binary=True) if self.memory_size else None
+
+
+_UNIT_EXPONENTS: Final[dict[str, int]] = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5}
+
+
+def _to_bytes(size: _UnitValue, *, binary: bool) -> int:
+    unit = size.unit.strip().upper().removesuffix("B").removesuffix("I")
+    explicit_binary = size.unit.strip().lower().endswith("ib")
+    base = 1024 if binary or explicit_binary else 1000
+    return int(size.value * base ** _UNIT_EXPONENTS.get(unit, 0))
+
+
+# --- the calls ----------------------------------------------------------------------------------------------
+
+
+class OvhApi:
+    """Typed calls about one dedicated server. One instance per thread: it owns a signed client.
+
+    Exceptions are OVH's client's own (`ovh.exceptions.APIError` and subclasses) so that retry policies can
+    tell transient failures apart; callers turn the final one into an `ApiRefusedError`.
+    """
+
+    def __init__(self, client: ovh.Client, service_name: str) -> None:
+        self._client = client
+        self.service_name = service_name
+        self._base = f"/dedicated/server/{service_name}"
+
+    @classmethod
+    def connect(cls, settings: OvhSettings, service_name: str) -> OvhApi:
+        return cls(make_client(settings), service_name)
+
+    def server(self) -> Server:
+        return Server.model_validate(self._client.get(self._base))
+
+    def hardware(self) -> Hardware:
+        return Hardware.model_validate(self._client.get(f"{self._base}/specifications/hardware"))
+
+    def reinstall(self, request: ReinstallRequest) -> Task:
+        """`POST .../reinstall`: erases the server. Never retried blindly: see `provider.start_reinstall`."""
+        return Task.model_validate(self._client.post(f"{self._base}/reinstall", **request.body()))
+
+    def reinstall_task_ids(self) -> list[int]:
+        """Ids of the server's reinstall tasks, oldest first (OVH may purge old ones)."""
+        ids = self._client.get(f"{self._base}/task", function="reinstallServer")
+        return sorted(int(task_id) for task_id in ids)
+
+    def task(self, task_id: int) -> Task:
+        return Task.model_validate(self._client.get(f"{self._base}/task/{task_id}"))
+
+    def install_status(self) -> InstallStatus | None:
+        """OVH's install steps, or None when no install runs (OVH answers 404 then)."""
+        try:
+            return InstallStatus.model_validate(self._client.get(f"{self._base}/install/status"))
+        except ovh.exceptions.ResourceNotFoundError:
+            return None
+
+
+def body_error_class(exc: BaseException) -> str:
+    """OVH's `class` (business errors) or `errorCode` (auth layer) from an error answer, or ""."""
+    response = getattr(exc, "response", None)
+    if response is None:
+        return ""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("class") or body.get("errorCode") or "") if isinstance(body, Mapping) else ""
+
+
+def status_code(exc: BaseException) -> int | None:
+    """The HTTP status of an OVH error answer, or None when no answer came (network failure)."""
+    code = getattr(getattr(exc, "response", None), "status_code", None)
+    return code if isinstance(code, int) else None

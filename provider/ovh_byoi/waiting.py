@@ -1,0 +1,285 @@
+"""How long to wait and how often to ask: retries of transient API errors, task polling, the overall deadline.
+
+Every duration here is OVH time, divided by `OVH_BYOI_TIME_SCALE` (default 1) before anyone sleeps: tests and
+benchmarks pair an emulator running 600 times faster with `OVH_BYOI_TIME_SCALE=600`. `Clock` carries the scale
+and the sleep function, so unit tests inject a fake clock and never wait.
+
+Polling reads OVH's install steps (`install/status`: step i of n, elapsed time) to estimate how long the
+install has left, and asks sparsely while much remains and every 2 s near the end: it notices completion
+within about 2 s while making a third of the calls of OVH's Terraform provider (3 s backing off to 10 s).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+import ovh.exceptions
+import tenacity
+
+from .errors import ByoiError, redact_url_credentials
+from .ovh_api import InstallStatus, OvhApi, Task, status_code
+
+__all__ = [
+    "TIME_SCALE_ENV",
+    "Clock",
+    "Deadline",
+    "InstallTimeoutError",
+    "PollSchedule",
+    "Progress",
+    "RetryPolicy",
+    "TaskWatcher",
+    "is_transient",
+    "time_scale",
+]
+
+TIME_SCALE_ENV: Final = "OVH_BYOI_TIME_SCALE"
+
+T = TypeVar("T")
+
+
+def time_scale(environ: Mapping[str, str] = os.environ) -> float:
+    """How many times faster than real time every wait runs (a test and benchmark knob; default 1)."""
+    raw = environ.get(TIME_SCALE_ENV, "").strip()
+    try:
+        scale = float(raw) if raw else 1.0
+    except ValueError:
+        return 1.0
+    return scale if math.isfinite(scale) and scale > 0 else 1.0
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Where waiting takes its time from. `scale` divides every OVH-time duration before it is slept."""
+
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    scale: float = 1.0
+
+    @classmethod
+    def from_env(cls) -> Clock:
+        return cls(scale=time_scale())
+
+    def real(self, ovh_seconds: float) -> float:
+        """Real seconds for a duration in OVH time."""
+        return ovh_seconds / self.scale
+
+
+class Deadline:
+    """The overall limit of one operation (`timeout_minutes`), in OVH time."""
+
+    def __init__(self, minutes: float, clock: Clock) -> None:
+        self.minutes = minutes
+        self._clock = clock
+        self._end = clock.monotonic() + clock.real(minutes * 60)
+
+    def remaining(self) -> float:
+        """Real seconds left."""
+        return max(0.0, self._end - self._clock.monotonic())
+
+    @property
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth asking again: no answer at all (network), OVH's side failed (5xx), or OVH asked us to slow (429).
+
+    Every other refusal (400, 403, 404, 409) says something about the request: asking again would get the
+    same answer.
+    """
+    if isinstance(exc, ovh.exceptions.HTTPError | ovh.exceptions.NetworkError):
+        return True
+    if isinstance(exc, ovh.exceptions.APIError):
+        code = status_code(exc)
+        return code is not None and (code >= 500 or code == 429)
+    return False
+
+
+class Progress:
+    """What `pulumi up` shows of a dynamic provider: lines on stderr, prefixed with the server."""
+
+    def __init__(self, service_name: str, write: Callable[[str], None] | None = None) -> None:
+        self.service_name = service_name
+        self._write = write or _write_stderr
+        self._last_step: tuple[int, str, str] | None = None
+
+    def say(self, text: str) -> None:
+        self._write(f"[{self.service_name}] {redact_url_credentials(text)}")
+
+    def show(self, status: InstallStatus) -> None:
+        """One line per change of OVH's install step (`5/21 Downloading OS image`)."""
+        current = status.current
+        if current is None:
+            return
+        position, step = current
+        key = (position, step.comment, step.status)
+        if key == self._last_step:
+            return
+        self._last_step = key
+        line = f"{position}/{len(status.progress)} {step.comment}"
+        if step.status == "error":
+            line += f": failed: {step.error or 'no detail'}"
+        self.say(line)
+
+
+def _write_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries one API call while its failures are transient, with jittered exponential backoff.
+
+    Gives up after `give_up_after` seconds of failures in a row (an outage longer than that is reported, not
+    waited out), or when the operation's deadline is reached.
+    """
+
+    clock: Clock
+    deadline: Deadline
+    progress: Progress
+    first_wait: float = 1.0
+    longest_wait: float = 60.0
+    give_up_after: float = 600.0
+
+    def call(self, action: str, fn: Callable[[], T]) -> T:
+        """`fn()`, asked again on transient failures; `action` completes "while ..." in the log line."""
+        started = self.clock.monotonic()
+
+        def give_up(state: tenacity.RetryCallState) -> bool:
+            failing_for = self.clock.monotonic() - started
+            return failing_for >= self.clock.real(self.give_up_after) or self.deadline.expired
+
+        def announce(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            code = status_code(exc) if exc else None
+            what = f"OVH answered {code}" if code else "OVH's API could not be reached"
+            query_id = getattr(exc, "query_id", None)
+            query = f" (query id {query_id})" if query_id else ""
+            wait = state.upcoming_sleep * self.clock.scale
+            self.progress.say(f"{what} while {action}{query}; asking again in {wait:.0f} s")
+
+        retrying = tenacity.Retrying(
+            sleep=self.clock.sleep,
+            stop=give_up,
+            wait=tenacity.wait_exponential_jitter(
+                multiplier=self.clock.real(self.first_wait),
+                max=self.clock.real(self.longest_wait),
+                jitter=self.clock.real(self.first_wait),
+            ),
+            retry=tenacity.retry_if_exception(is_transient),
+            before_sleep=announce,
+            reraise=True,
+        )
+        return retrying(fn)
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """When to ask again about a running install, in OVH seconds.
+
+    OVH's steps give step i of n and the elapsed time, hence an estimate of the time left. The next poll comes
+    after half of that estimate (at most a minute), and never later than `shortest_step` per step still to
+    start, so that short final steps are not jumped over; near the end that is every `densest` seconds.
+    """
+
+    queued: float = 10.0
+    densest: float = 2.0
+    sparsest: float = 60.0
+    share_of_remaining: float = 0.5
+    shortest_step: float = 5.0
+
+    def delay(self, status: InstallStatus | None) -> float:
+        if status is None or not status.progress:
+            return self.queued
+        steps_left = len(status.progress) - status.steps_done
+        if steps_left <= 0:
+            return self.densest
+        per_step = status.elapsed_time / max(status.steps_done, 1)
+        remaining = per_step * steps_left
+        return max(
+            self.densest,
+            min(self.sparsest, self.share_of_remaining * remaining, (steps_left - 1) * self.shortest_step),
+        )
+
+
+class InstallTimeoutError(ByoiError):
+    """The overall deadline passed while a reinstall task was still running: OVH goes on with it."""
+
+    def __init__(self, service_name: str, task: Task, minutes: float, status: InstallStatus | None) -> None:
+        self.service_name = service_name
+        self.task = task
+        where = ""
+        if status is not None and status.current is not None:
+            position, step = status.current
+            where = f", at step {position}/{len(status.progress)} {step.comment!r}"
+        super().__init__(
+            f"The reinstall of {service_name} (OVH task {task.task_id}) did not end within {minutes:g} "
+            f"minutes: OVH still reports it {task.status}{where}. The server was left alone and OVH goes on "
+            f"installing.\nFix: follow it with `ovh-byoi status {service_name}`; once it has ended, run "
+            "`pulumi up` again (it never starts a reinstall while one runs), or raise timeout_minutes."
+        )
+
+
+class TaskWatcher:
+    """Follows one reinstall task to its end, showing each change of OVH's install step."""
+
+    def __init__(
+        self,
+        api: OvhApi,
+        task: Task,
+        *,
+        retry: RetryPolicy,
+        schedule: PollSchedule | None = None,
+    ) -> None:
+        self._api = api
+        self.task = task
+        self.last_status: InstallStatus | None = None
+        self._retry = retry
+        self._schedule = schedule or PollSchedule()
+
+    def observe(self) -> bool:
+        """Ask OVH once or twice; True when the task has ended."""
+        if self.task.status in ("init", "todo"):
+            # Queued: no steps to read yet, only the task says when work begins.
+            self.task = self._retry.call("reading the task", lambda: self._api.task(self.task.task_id))
+            return not self.task.running
+        status = self._retry.call("reading the install steps", self._api.install_status)
+        if status is not None and status.progress:
+            self.last_status = status
+            self._retry.progress.show(status)
+        if status is None or status.current is None or status.failed_step is not None:
+            # The steps say it may be over; the task is the authority.
+            self.task = self._retry.call("reading the task", lambda: self._api.task(self.task.task_id))
+        return not self.task.running
+
+    def next_delay(self) -> float:
+        """Real seconds until the next look."""
+        if self.task.status in ("init", "todo"):
+            ovh_seconds = self._schedule.queued
+        else:
+            ovh_seconds = self._schedule.delay(self.last_status)
+        return self._retry.clock.real(ovh_seconds)
+
+    def wait(self) -> Task:
+        """The task once it has ended (done or failed); InstallTimeoutError at the deadline."""
+        deadline = self._retry.deadline
+        clock = self._retry.clock
+
+        def timed_out(state: tenacity.RetryCallState) -> Task:
+            raise InstallTimeoutError(self._api.service_name, self.task, deadline.minutes, self.last_status)
+
+        polling = tenacity.Retrying(
+            sleep=clock.sleep,
+            stop=lambda state: deadline.expired,
+            wait=lambda state: min(self.next_delay(), deadline.remaining()),
+            retry=tenacity.retry_if_result(lambda ended: not ended),
+            retry_error_callback=timed_out,
+        )
+        polling(self.observe)
+        return self.task
