@@ -37,6 +37,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
 import requests
+import urllib3
 from oslo_utils.imageutils import format_inspector
 
 from ovh_byoi.errors import guide_fix, redact_url_credentials
@@ -221,7 +222,11 @@ def _status_finding(status: int, reason: str, display: str) -> Finding:
     return Finding(target, f"downloading {display} answers HTTP {status} {reason}".rstrip(), fix)
 
 
-def _unreachable_finding(display: str, exc: requests.RequestException) -> Finding:
+# Reading the body through `response.raw` raises urllib3's own errors, which requests does not wrap.
+_TRANSFER_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError)
+
+
+def _unreachable_finding(display: str, exc: Exception) -> Finding:
     kind = {
         requests.exceptions.SSLError: "its TLS certificate is not valid",
         requests.exceptions.ConnectTimeout: "the connection timed out",
@@ -291,7 +296,7 @@ class _HttpSource:
                         )
                     first = _read_at_most(lambda n: response.raw.read(n, decode_content=False), HEAD_BYTES)
                     size = _total_size(response) or size
-            except requests.RequestException as exc:
+            except _TRANSFER_ERRORS as exc:
                 return _Probe(findings=[_unreachable_finding(self.display, exc)])
         return _Probe(size=size, head=first)
 
@@ -680,7 +685,7 @@ def _full_check(
         try:
             with source.stream() as read:
                 received, errors = _pump(read, consumers, probe.size, progress)
-        except (requests.RequestException, OSError) as exc:
+        except (*_TRANSFER_ERRORS, OSError) as exc:
             detail = redact_url_credentials(str(exc))
             return [
                 Finding(
