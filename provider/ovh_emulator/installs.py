@@ -1,0 +1,342 @@
+"""The reinstall state machine: a task goes `init` -> `todo` -> `doing` -> `done` through OVH-like steps.
+
+Every install is an asyncio task driven by timestamps stored in SQLite (task start, current step and when
+it started), so that a restarted emulator picks each unfinished install up where its schedule says it is:
+time spent stopped counts as elapsed (the real server kept installing while the API was away), and a step
+that does real work (download, checks, write) runs again from its beginning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from . import imagework
+from .imagework import InstallFailure
+from .store import Install, Server, Step, Store, Task
+
+__all__ = ["BYOI_TEMPLATES", "PLAN", "InstallContext", "Installer", "redact_url"]
+
+BYOI_TEMPLATES = ("byoi_64", "byolinux_64")
+INIT_SECONDS = 10.0
+TODO_SECONDS = 15.0
+OVH_ERROR_STEP = "Rebooting server on the installed OS"
+OVH_ERROR_TEXT = (
+    "An internal error occurred while installing the server, OVHcloud technicians have been notified"
+)
+NEVER_ENDING_STEP = "Waiting for services to be up"
+
+log = logging.getLogger("ovh_emulator")
+
+
+def redact_url(url: str) -> str:
+    """The URL without the password of a `user:password@` part, for logs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return url
+    user = authority.rsplit("@", 1)[0].split(":", 1)[0]
+    return f"{scheme}://{user}:***@{authority.rsplit('@', 1)[1]}{slash}{path}"
+
+
+@dataclass
+class InstallContext:
+    """What one running step may use and change."""
+
+    install: Install
+    server: Server
+    disk: Path
+    download: Path
+    session: aiohttp.ClientSession
+    heavy_work: asyncio.Semaphore
+
+    @property
+    def byoi(self) -> bool:
+        return self.install.operating_system in BYOI_TEMPLATES
+
+    @property
+    def customizations(self) -> dict[str, Any]:
+        return self.install.customizations
+
+
+async def _wipe_disk(context: InstallContext) -> None:
+    # From here on the server's previous system is gone, whether or not the install succeeds.
+    await imagework.erase_disk(context.disk, context.server.disk_size)
+    context.server.disk_sha256 = None
+    context.server.config_drive = None
+    context.server.efi_bootloader_path = None
+
+
+async def _check_parameters(context: InstallContext) -> None:
+    if context.byoi:
+        imagework.check_parameters(context.customizations)
+
+
+async def _download(context: InstallContext) -> None:
+    if not context.byoi:
+        return
+    c = context.customizations
+    size = await imagework.download(
+        context.session,
+        c["imageURL"],
+        c.get("httpHeaders") or {},
+        context.download,
+        memory_bytes=context.server.memory_size,
+        image_type=c["imageType"],
+    )
+    log.info("task %s: downloaded %s (%d bytes)", context.install.task_id, redact_url(c["imageURL"]), size)
+    if "imageCheckSum" in c:
+        async with context.heavy_work:
+            await imagework.verify_checksum(context.download, c["imageCheckSumType"], c["imageCheckSum"])
+
+
+async def _ensure_downloaded(context: InstallContext) -> None:
+    # After a restart the downloaded image may be gone with the temporary folder: fetch it again.
+    if not context.download.exists():
+        await _download(context)
+
+
+async def _check_image(context: InstallContext) -> None:
+    if not context.byoi:
+        return
+    await _ensure_downloaded(context)
+    async with context.heavy_work:
+        await imagework.inspect(
+            context.download,
+            image_type=context.customizations["imageType"],
+            disk_size=context.server.disk_size,
+        )
+
+
+async def _write_image(context: InstallContext) -> None:
+    if not context.byoi:
+        return
+    await _ensure_downloaded(context)
+    image_type = context.customizations["imageType"]
+    async with context.heavy_work:
+        info = await imagework.inspect(
+            context.download, image_type=image_type, disk_size=context.server.disk_size
+        )
+        context.install.written_sha256 = await imagework.write_to_disk(
+            context.download,
+            image_type=image_type,
+            disk=context.disk,
+            disk_size=context.server.disk_size,
+            image_size=info.virtual_size,
+        )
+    context.server.disk_sha256 = context.install.written_sha256
+    context.download.unlink(missing_ok=True)
+
+
+async def _config_drive(context: InstallContext) -> None:
+    c = context.customizations
+    drive = {
+        "userData": c.get("configDriveUserData"),
+        "metadata": c.get("configDriveMetadata") or {},
+        "hostname": c.get("hostname"),
+        "sshKey": c.get("sshKey"),
+    }
+    context.server.config_drive = drive
+    if context.byoi:
+        context.server.efi_bootloader_path = c.get("efiBootloaderPath")
+
+
+Work = Callable[[InstallContext], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    comment: str
+    seconds: float
+    work: Work | None = None
+
+
+# About ten minutes in all, like the installs OVH reports (21 steps over 10 to 11 minutes).
+PLAN: tuple[PlannedStep, ...] = (
+    PlannedStep("Checking BIOS version", 20),
+    PlannedStep("Rebooting server on the installation environment", 45),
+    PlannedStep("Checking hardware", 25),
+    PlannedStep("Preparing disks for new Partitioning", 15),
+    PlannedStep("Cleaning Partitioning", 20, _wipe_disk),
+    PlannedStep("Checking installation parameters", 5, _check_parameters),
+    PlannedStep("Downloading OS image", 60, _download),
+    PlannedStep("Checking OS image", 10, _check_image),
+    PlannedStep("Writing OS image on disk", 90, _write_image),
+    PlannedStep("Applying Partitioning", 15),
+    PlannedStep("Checking Partitioning", 10),
+    PlannedStep("Creating config drive", 10, _config_drive),
+    PlannedStep("Configuring EFI boot entry", 10),
+    PlannedStep("Configuring network", 15),
+    PlannedStep(OVH_ERROR_STEP, 90),
+    PlannedStep("Waiting for server to boot", 60),
+    PlannedStep(NEVER_ENDING_STEP, 60),
+    PlannedStep("Checking installation", 10),
+    PlannedStep("Cleaning installation environment", 10),
+    PlannedStep("Updating server information", 5),
+    PlannedStep("Sending end of installation mail", 5),
+)
+
+
+def new_steps() -> list[Step]:
+    return [Step(planned.comment) for planned in PLAN]
+
+
+class Installer:
+    """Runs installs as asyncio tasks; owns the HTTP client that downloads images."""
+
+    def __init__(self, store: Store, *, speed: float, disks_dir: Path) -> None:
+        self._store = store
+        self._speed = speed
+        self._disks_dir = disks_dir
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._heavy_work = asyncio.Semaphore(max(2, os.cpu_count() or 2))
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    async def start(self) -> None:
+        # No proxy from the environment: images are fetched the way a server in a datacenter fetches them.
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60),
+            connector=aiohttp.TCPConnector(limit=0),
+        )
+        for task in self._store.active_tasks():
+            if self._store.install(task.task_id) is not None:
+                log.info("task %s: resuming the install of %s", task.task_id, task.service_name)
+                self.launch(task.task_id)
+
+    async def close(self) -> None:
+        running = list(self._running.values())
+        for job in running:
+            job.cancel()
+        for job in running:
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+        if self._session is not None:
+            await self._session.close()
+
+    def launch(self, task_id: int) -> None:
+        job = asyncio.get_running_loop().create_task(self._drive(task_id), name=f"install-{task_id}")
+        self._running[task_id] = job
+        job.add_done_callback(lambda _: self._running.pop(task_id, None))
+
+    def stop(self, task_id: int) -> None:
+        job = self._running.get(task_id)
+        if job is not None:
+            job.cancel()
+
+    def elapsed_seconds(self, task: Task) -> int:
+        """Emulated seconds since the install began."""
+        end = task.done_date if task.done_date is not None else time.time()
+        return max(0, int((end - task.start_date) * self._speed))
+
+    async def _sleep_until(self, deadline: float) -> None:
+        delay = deadline - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _drive(self, task_id: int) -> None:
+        store = self._store
+        install = store.install(task_id)
+        assert install is not None
+        task = store.task(install.service_name, task_id)
+        server = store.server(install.service_name)
+        assert task is not None and server is not None
+        assert self._session is not None
+        context = InstallContext(
+            install,
+            server,
+            disk=self._disks_dir / f"{server.service_name}.disk",
+            download=self._disks_dir / f"task-{task_id}.image",
+            session=self._session,
+            heavy_work=self._heavy_work,
+        )
+        try:
+            await self._advance_status(task, "init", "todo", INIT_SECONDS)
+            await self._advance_status(task, "todo", "doing", INIT_SECONDS + TODO_SECONDS)
+            while install.step_index < len(PLAN):
+                await self._run_step(context, task)
+            self._finish(context, task)
+        except InstallFailure as failure:
+            self._fail(context, task, failure)
+        except Exception:
+            log.exception("task %s: the emulator itself failed", task_id)
+            self._fail(context, task, InstallFailure(OVH_ERROR_TEXT, "ovhError"))
+        finally:
+            if task.status not in ("init", "todo", "doing"):
+                context.download.unlink(missing_ok=True)
+
+    async def _advance_status(self, task: Task, current: str, following: str, at_seconds: float) -> None:
+        if task.status != current:
+            return
+        await self._sleep_until(task.start_date + at_seconds / self._speed)
+        task.status = following
+        self._store.update_task(task)
+
+    async def _run_step(self, context: InstallContext, task: Task) -> None:
+        install, planned = context.install, PLAN[context.install.step_index]
+        step = install.steps[install.step_index]
+        if step.status != "doing" or install.step_started is None:
+            step.status = "doing"
+            install.step_started = time.time()
+            self._store.update_install(install)
+        if install.fault == "ovhError" and planned.comment == OVH_ERROR_STEP:
+            raise InstallFailure(OVH_ERROR_TEXT, "ovhError")
+        if install.fault == "neverFinish" and planned.comment == NEVER_ENDING_STEP:
+            await asyncio.Event().wait()
+        if planned.work is not None:
+            await planned.work(context)
+            self._store.update_server(context.server)
+        await self._sleep_until(install.step_started + planned.seconds / self._speed)
+        step.status = "done"
+        install.step_index += 1
+        install.step_started = None
+        self._store.update_install(install)
+
+    def _finish(self, context: InstallContext, task: Task) -> None:
+        context.server.os = context.install.operating_system
+        self._store.update_server(context.server)
+        context.install.progress_visible = False
+        self._store.update_install(context.install)
+        task.status = "done"
+        task.done_date = time.time()
+        self._store.update_task(task)
+        log.info("task %s: %s now runs %s", task.task_id, task.service_name, context.server.os)
+
+    def _fail(self, context: InstallContext, task: Task, failure: InstallFailure) -> None:
+        install = context.install
+        step = install.steps[min(install.step_index, len(install.steps) - 1)]
+        step.status = "error"
+        step.error = failure.text
+        # The failed progress stays readable until the next install, so the failing step's error can be read.
+        self._store.update_install(install)
+        self._store.update_server(context.server)
+        task.status = failure.status
+        task.comment = failure.text
+        task.done_date = time.time()
+        self._store.update_task(task)
+        log.info("task %s: %s on %s: %s", task.task_id, failure.status, task.service_name, failure.text)
+
+    def cancel(self, task: Task) -> None:
+        """Cancels a task that has not started working yet (the caller checked its status)."""
+        self.stop(task.task_id)
+        install = self._store.install(task.task_id)
+        if install is not None:
+            install.progress_visible = False
+            self._store.update_install(install)
+        task.status = "cancelled"
+        task.done_date = time.time()
+        self._store.update_task(task)

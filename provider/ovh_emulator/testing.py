@@ -1,0 +1,276 @@
+"""Start the emulator as a real subprocess, for tests, demos and benchmarks.
+
+with start_emulator(servers=4, images=folder) as emulator:
+    client = ovh.Client(endpoint=..., application_key=emulator.application_key, ...)
+    emulator.set_faults({"rules": [{"route": "GET *", "status": 503, "times": 1}]})
+    print(emulator.server("ns1000001.emulator.ovh")["os"])
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from .auth import DEFAULT_APPLICATION_KEY, DEFAULT_APPLICATION_SECRET, DEFAULT_CONSUMER_KEY
+
+__all__ = ["EmulatorError", "RunningEmulator", "start_emulator"]
+
+BANNER = "OVH emulator listening on "
+START_TIMEOUT_SECONDS = 30.0
+
+
+class EmulatorError(RuntimeError):
+    """The emulator did not start, or an admin call failed."""
+
+
+class RunningEmulator:
+    """An emulator subprocess; a context manager that stops it (and removes its temporary state) on exit."""
+
+    def __init__(
+        self,
+        *,
+        servers: int,
+        speed: float,
+        state: Path | None,
+        images: Path | None,
+        images_auth: tuple[str, str] | None,
+        extra_args: Iterable[str],
+    ) -> None:
+        self._temp: tempfile.TemporaryDirectory[str] | None = None
+        if state is None:
+            # A state file of our own, so that restart() keeps servers, tasks and installs.
+            self._temp = tempfile.TemporaryDirectory(prefix="ovh-emulator-")
+            state = Path(self._temp.name) / "state.sqlite"
+        self.state = Path(state)
+        self.images = images
+        self.images_auth = images_auth
+        self.application_key = DEFAULT_APPLICATION_KEY
+        self.application_secret = DEFAULT_APPLICATION_SECRET
+        self.consumer_key = DEFAULT_CONSUMER_KEY
+        self._args = ["--servers", str(servers), "--speed", str(speed), "--state", str(self.state)]
+        if images is not None:
+            self._args += ["--images", str(images)]
+        if images_auth is not None:
+            self._args += ["--images-auth", f"{images_auth[0]}:{images_auth[1]}"]
+        self._args += list(extra_args)
+        for flag, attribute in (
+            ("--application-key", "application_key"),
+            ("--application-secret", "application_secret"),
+            ("--consumer-key", "consumer_key"),
+        ):
+            if flag in self._args:
+                setattr(self, attribute, self._args[self._args.index(flag) + 1])
+        self.port = 0
+        self.url = ""
+        self.base_url = ""
+        self.output: collections.deque[str] = collections.deque(maxlen=10_000)
+        self._process: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    # process
+
+    def _start(self) -> None:
+        command = [sys.executable, "-m", "ovh_emulator", "--port", str(self.port), *self._args]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self._process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        first_line = self._read_banner(self._process)
+        self.url = first_line[len(BANNER) :].strip()
+        self.base_url = self.url.removesuffix("/1.0")
+        self.port = int(self.base_url.rsplit(":", 1)[1])
+        self._reader = threading.Thread(target=self._drain, args=(self._process,), daemon=True)
+        self._reader.start()
+
+    def _read_banner(self, process: subprocess.Popen[str]) -> str:
+        assert process.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        result: list[str] = []
+
+        def read() -> None:
+            assert process.stdout is not None
+            for line in process.stdout:
+                lines.append(line)
+                if line.startswith(BANNER):
+                    result.append(line)
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(max(0.0, deadline - time.monotonic()))
+        if not result:
+            process.kill()
+            process.wait()
+            raise EmulatorError(f"the emulator did not start; its output:\n{''.join(lines)}")
+        self.output.extend(line.rstrip("\n") for line in lines)
+        return result[0]
+
+    def _drain(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.output.append(line.rstrip("\n"))
+
+    def stop(self) -> None:
+        """Stops the emulator gracefully (SIGTERM); its state file stays for restart()."""
+        self._end(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Stops the emulator abruptly (SIGKILL), like a crash."""
+        self._end(signal.SIGKILL)
+
+    def _end(self, signum: signal.Signals) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signum)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+
+    def restart(self, *, crash: bool = False) -> None:
+        """Stops and starts the emulator on the same port with the same state (`crash`: stop with SIGKILL)."""
+        self.kill() if crash else self.stop()
+        self._start()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def close(self) -> None:
+        self.stop()
+        if self._temp is not None:
+            self._temp.cleanup()
+            self._temp = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # admin interface
+
+    def admin(self, method: str, path: str, json: Any = None) -> Any:
+        """Calls `/_emulator/<path>` and returns the decoded JSON answer; raises EmulatorError on an error."""
+        data = None if json is None else _dumps(json).encode()
+        request = urllib.request.Request(
+            f"{self.base_url}/_emulator/{path.lstrip('/')}",
+            data=data,
+            method=method.upper(),
+            headers={"Content-Type": "application/json"} if data is not None else {},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return _loads(response.read())
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode(errors="replace")
+            raise EmulatorError(
+                f"{method.upper()} /_emulator/{path} answered {error.code}: {detail}"
+            ) from error
+
+    def add_server(self, service_name: str, **fields: Any) -> dict[str, Any]:
+        """Adds a server; fields: diskSizeBytes, memoryBytes, bootMode."""
+        result: dict[str, Any] = self.admin("POST", "servers", {"serviceName": service_name, **fields})
+        return result
+
+    def server(self, service_name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.admin("GET", f"servers/{service_name}")
+        return result
+
+    def reinstall_out_of_band(
+        self, service_name: str, operating_system: str = "debian12_64"
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self.admin(
+            "POST", f"servers/{service_name}/reinstall-out-of-band", {"operatingSystem": operating_system}
+        )
+        return result
+
+    def stats(self) -> dict[str, int]:
+        result: dict[str, int] = self.admin("GET", "stats")
+        return result
+
+    def set_faults(self, spec: dict[str, Any]) -> None:
+        self.admin("PUT", "faults", spec)
+
+    def image_url(self, name: str) -> str:
+        return f"{self.base_url}/images/{name}"
+
+    def wait_for_task(self, service_name: str, task_id: int, *, timeout: float = 60.0) -> dict[str, Any]:
+        """Polls the admin view until the install of `task_id` has ended; returns its history entry."""
+        for entry in _poll(lambda: self._install(service_name, task_id), timeout):
+            if entry["status"] not in ("init", "todo", "doing"):
+                return entry
+        raise EmulatorError(f"task {task_id} on {service_name} did not end within {timeout} s")
+
+    def _install(self, service_name: str, task_id: int) -> dict[str, Any]:
+        for entry in self.server(service_name)["installs"]:
+            if entry["taskId"] == task_id:
+                result: dict[str, Any] = entry
+                return result
+        raise EmulatorError(f"no install with task {task_id} on {service_name}")
+
+
+def _poll(read: Callable[[], dict[str, Any]], timeout: float) -> Iterator[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        yield read()
+        time.sleep(0.05)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _loads(raw: bytes) -> Any:
+    return json.loads(raw) if raw else None
+
+
+def start_emulator(
+    *,
+    servers: int = 0,
+    speed: float = 600.0,
+    state: Path | None = None,
+    images: Path | None = None,
+    images_auth: tuple[str, str] | None = None,
+    extra_args: Iterable[str] = (),
+) -> RunningEmulator:
+    """Starts `python -m ovh_emulator` on a free loopback port and waits until it listens."""
+    emulator = RunningEmulator(
+        servers=servers,
+        speed=speed,
+        state=state,
+        images=images,
+        images_auth=images_auth,
+        extra_args=extra_args,
+    )
+    try:
+        emulator._start()
+    except BaseException:
+        emulator.close()
+        raise
+    return emulator

@@ -1,0 +1,48 @@
+"""Fixtures shared by every test folder: real disk images and a fresh OVH API emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ovh_emulator.images import build_image
+from ovh_emulator.testing import RunningEmulator, start_emulator
+
+UBUNTU_EFI_FILES = {
+    "EFI/ubuntu/shimx64.efi": b"emulated shim\n",
+    "EFI/ubuntu/grubx64.efi": b"emulated GRUB\n",
+}
+
+
+@pytest.fixture(scope="session")
+def test_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real images, built once per session, by file name (all in one folder):
+
+    - `debian.raw`, `debian.qcow2`: 64 MiB GPT disk, EFI system partition with `EFI/debian/grubx64.efi`;
+    - `ubuntu.raw`: the same layout with `EFI/ubuntu/shimx64.efi` and `EFI/ubuntu/grubx64.efi`;
+    - `small.raw`, `small.qcow2`: 4 MiB GPT disk with `EFI/debian/grubx64.efi` (for many installs at once);
+    - `no-table.raw`: a bare FAT filesystem, no partition table (OVH refuses it as raw);
+    - `truncated.qcow2`: the first 256 KiB of `debian.qcow2`: a header without its data (cannot be written).
+    """
+    folder = tmp_path_factory.mktemp("images")
+    images = {
+        "debian.raw": build_image(folder / "debian.raw"),
+        "ubuntu.raw": build_image(folder / "ubuntu.raw", efi_files=UBUNTU_EFI_FILES),
+        "small.raw": build_image(folder / "small.raw", size_mib=4),
+        "no-table.raw": build_image(folder / "no-table.raw", partition_table=False),
+    }
+    images["debian.qcow2"] = build_image(folder / "debian.qcow2", fmt="qcow2")
+    images["small.qcow2"] = build_image(folder / "small.qcow2", fmt="qcow2", size_mib=4)
+    truncated = folder / "truncated.qcow2"
+    truncated.write_bytes(images["debian.qcow2"].read_bytes()[: 256 * 1024])
+    images["truncated.qcow2"] = truncated
+    return images
+
+
+@pytest.fixture
+def emulator(test_images: dict[str, Path]) -> Iterator[RunningEmulator]:
+    """A fresh emulator (4 servers ns1000001..ns1000004.emulator.ovh, speed 600) serving `test_images`."""
+    folder = next(iter(test_images.values())).parent
+    with start_emulator(servers=4, speed=600, images=folder) as running:
+        yield running
