@@ -1,0 +1,291 @@
+"""What one installation does against OVH: verify, reinstall exactly once, wait, adopt, and look for drift.
+
+Two rules shape every function here. Never a second reinstall while one runs: before asking, the newest
+reinstall task is looked at and waited for, and OVH's own "already running" refusals (both of its forms) are
+waited out. Never a reinstall asked twice: when the reinstall request gets no usable answer (network failure,
+5xx), the task list is read again before asking anew, and a task that appeared since is ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import ovh.exceptions
+import tenacity
+
+from .errors import (
+    ApiRefusedError,
+    ByoiError,
+    InstallAlreadyRunningError,
+    PreflightFailedError,
+    TaskFailedError,
+)
+from .ovh_api import OvhApi, OvhSettings, Server, Task
+from .preflight import run_preflight
+from .spec import ByoiInstallationArgs, ByoiInstallationState, ReinstallRequest
+from .waiting import Clock, Deadline, PollSchedule, Progress, RetryPolicy, TaskWatcher, is_transient
+
+__all__ = ["Session", "find_drift", "resource_id"]
+
+# After the task is done, how long the server may take to report the new OS (OVH time). What OVH shows in
+# `os` after a BYOI install is not documented: the finished task is the proof, `os` only a check.
+OS_SETTLE_SECONDS = 60.0
+OS_POLL_SECONDS = 10.0
+
+T = TypeVar("T")
+
+
+def resource_id(service_name: str, task_id: int | None) -> str:
+    """One id per installation: the server, and the reinstall task that put the image there."""
+    return f"{service_name}/{task_id}" if task_id is not None else service_name
+
+
+@dataclass
+class Session:
+    """One provider call's dealings with one server: a client of its own, a deadline, and progress lines."""
+
+    api: OvhApi
+    retry: RetryPolicy
+    progress: Progress
+
+    @classmethod
+    def open(
+        cls,
+        settings: OvhSettings,
+        service_name: str,
+        *,
+        timeout_minutes: float,
+        clock: Clock | None = None,
+        progress: Progress | None = None,
+    ) -> Session:
+        clock = clock or Clock.from_env()
+        progress = progress or Progress(service_name)
+        retry = RetryPolicy(clock, Deadline(timeout_minutes, clock), progress)
+        return cls(OvhApi.connect(settings, service_name), retry, progress)
+
+    @property
+    def service_name(self) -> str:
+        return self.api.service_name
+
+    def call(self, action: str, fn: Callable[[], T]) -> T:
+        """`fn()`, transient failures retried; a final failure becomes an error with OVH's words and fix."""
+        try:
+            return self.retry.call(action, fn)
+        except ovh.exceptions.APIError as exc:
+            raise ApiRefusedError.from_ovh(exc, service_name=self.service_name, action=action) from None
+
+    # -- installing ------------------------------------------------------------------------------------------
+
+    def install(self, args: ByoiInstallationArgs) -> ByoiInstallationState:
+        """Verify the image, reinstall the server once, wait until OVH reports it done."""
+        if args.preflight != "off":
+            self.preflight(args)
+        task = self.start_reinstall(ReinstallRequest.from_args(args))
+        task = self.follow(task)
+        if task.failed:
+            raise self.task_failure(task)
+        server = self.settled_server(args.operating_system)
+        self.progress.say(f"installed: OVH task {task.task_id} done, the server reports os {server.os!r}")
+        return ByoiInstallationState(
+            **args.model_dump(), task_id=task.task_id, installed_at=task.done_date, os=server.os
+        )
+
+    def preflight(self, args: ByoiInstallationArgs) -> None:
+        """Every check that can run before the reinstall erases the server."""
+        hardware = self.call("read the server's hardware", self.api.hardware)
+        self.progress.say(f"checking the image before reinstalling ({args.preflight} preflight)")
+        findings = run_preflight(
+            image_url=args.image_url,
+            image_type=args.image_type,
+            image_checksum=args.image_checksum,
+            image_checksum_type=args.image_checksum_type,
+            http_headers=args.http_headers,
+            efi_bootloader_path=args.efi_bootloader_path,
+            level=args.preflight,
+            disk_bytes=hardware.disk_bytes,
+            memory_bytes=hardware.memory_bytes,
+        )
+        if findings:
+            raise PreflightFailedError(self.service_name, findings)
+
+    def start_reinstall(self, request: ReinstallRequest) -> Task:
+        """Ask OVH for the reinstall, exactly once, and only when no reinstall runs on the server."""
+        asked_with: set[int] | None = None
+
+        def attempt() -> Task:
+            nonlocal asked_with
+            if asked_with is not None:
+                # The last request got no usable answer: if OVH created the task anyway, it is ours.
+                started = self.task_started_since(asked_with)
+                if started is not None:
+                    self.progress.say(
+                        f"OVH's answer was lost, but it started task {started.task_id}: following it"
+                    )
+                    return started
+            known = self.wait_while_reinstalling()
+            try:
+                asked_with = known
+                task = self.api.reinstall(request)
+            except ovh.exceptions.APIError as exc:
+                if not is_transient(exc):
+                    # OVH answered and refused: it started nothing.
+                    asked_with = None
+                raise
+            self.progress.say(f"OVH started the reinstall: task {task.task_id}")
+            return task
+
+        def may_ask_again(exc: BaseException) -> bool:
+            return is_transient(exc) or self._already_running(exc)
+
+        def announce(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            wait = state.upcoming_sleep * self.retry.clock.scale
+            if exc is not None and self._already_running(exc):
+                self.progress.say(
+                    f"OVH says another operation holds the server; asking again in {wait:.0f} s"
+                )
+            else:
+                self.progress.say(f"the reinstall request got no answer; checking again in {wait:.0f} s")
+
+        clock, deadline = self.retry.clock, self.retry.deadline
+        asking = tenacity.Retrying(
+            sleep=clock.sleep,
+            stop=lambda state: deadline.expired,
+            wait=tenacity.wait_exponential_jitter(
+                multiplier=clock.real(5.0), max=clock.real(60.0), jitter=clock.real(5.0)
+            ),
+            retry=tenacity.retry_if_exception(may_ask_again),
+            before_sleep=announce,
+            reraise=True,
+        )
+        try:
+            return asking(attempt)
+        except ovh.exceptions.APIError as exc:
+            raise ApiRefusedError.from_ovh(
+                exc, service_name=self.service_name, action="start a reinstall"
+            ) from None
+
+    def _already_running(self, exc: BaseException) -> bool:
+        if not isinstance(exc, ovh.exceptions.APIError):
+            return False
+        refusal = ApiRefusedError.from_ovh(exc, service_name=self.service_name, action="start a reinstall")
+        return isinstance(refusal, InstallAlreadyRunningError)
+
+    def reinstall_task_ids(self) -> list[int]:
+        return self.call("list the server's reinstall tasks", self.api.reinstall_task_ids)
+
+    def task(self, task_id: int) -> Task:
+        return self.call(f"read task {task_id}", lambda: self.api.task(task_id))
+
+    def task_started_since(self, known: set[int]) -> Task | None:
+        """The newest reinstall task not among `known`, if any."""
+        new = [task_id for task_id in self.reinstall_task_ids() if task_id not in known]
+        return self.task(max(new)) if new else None
+
+    def wait_while_reinstalling(self) -> set[int]:
+        """Wait until no reinstall runs on the server; the reinstall task ids then known."""
+        while True:
+            ids = self.reinstall_task_ids()
+            if not ids:
+                return set()
+            newest = self.task(max(ids))
+            if not newest.running:
+                return set(ids)
+            self.progress.say(
+                f"reinstall task {newest.task_id} ({newest.status}, started {newest.start_date}) runs on the "
+                "server: waiting for it to end before starting this one"
+            )
+            ended = self.follow(newest)
+            self.progress.say(f"task {ended.task_id} ended: {ended.status}")
+
+    def follow(self, task: Task) -> Task:
+        """Poll the task until it ends, printing OVH's install steps."""
+        watcher = TaskWatcher(self.api, task, retry=self.retry, schedule=PollSchedule())
+        try:
+            return watcher.wait()
+        except ovh.exceptions.APIError as exc:
+            raise ApiRefusedError.from_ovh(
+                exc, service_name=self.service_name, action=f"follow task {task.task_id}"
+            ) from None
+
+    def task_failure(self, task: Task) -> TaskFailedError:
+        """The failed task as an error with all of OVH's reasons: task comment, note, failing step's error."""
+        try:
+            status = self.call("read the install steps", self.api.install_status)
+        except ByoiError:
+            # The task's own words are enough to report; the steps only add detail.
+            status = None
+        step = status.failed_step if status is not None else None
+        reasons = [text for text in (step.error if step else None, task.comment, task.note) if text]
+        return TaskFailedError(self.service_name, task.task_id, task.status, reasons, query_id=None)
+
+    def settled_server(self, operating_system: str) -> Server:
+        """The server once it reports `operating_system`, or as it is after a grace period."""
+        clock = self.retry.clock
+        waited = 0.0
+        while True:
+            server = self.call("read the server", self.api.server)
+            if server.os == operating_system or waited >= OS_SETTLE_SECONDS:
+                break
+            clock.sleep(clock.real(OS_POLL_SECONDS))
+            waited += OS_POLL_SECONDS
+        if server.os != operating_system:
+            self.progress.say(
+                f"the task is done but OVH reports os {server.os!r}, not {operating_system!r}: recorded as "
+                "reported; refresh compares the server with this value"
+            )
+        return server
+
+    # -- adopting --------------------------------------------------------------------------------------------
+
+    def adopt(self, args: ByoiInstallationArgs) -> ByoiInstallationState:
+        """Take over the server as it is: nothing is installed, the latest reinstall task is recorded."""
+        self.wait_while_reinstalling()
+        server = self.call("read the server", self.api.server)
+        ids = self.reinstall_task_ids()
+        latest = self.task(max(ids)) if ids else None
+        if server.os != args.operating_system:
+            self.progress.say(
+                f"adopting a server whose os OVH reports as {server.os!r}, not {args.operating_system!r}: "
+                "recorded as reported"
+            )
+        where = f"latest reinstall: task {latest.task_id}, {latest.status}" if latest else "no reinstall task"
+        self.progress.say(f"adopted without reinstalling ({where})")
+        return ByoiInstallationState(
+            **args.model_dump(),
+            task_id=latest.task_id if latest else None,
+            installed_at=latest.done_date if latest else None,
+            os=server.os,
+        )
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def server_or_none(self) -> Server | None:
+        try:
+            return self.retry.call("read the server", self.api.server)
+        except ovh.exceptions.ResourceNotFoundError:
+            return None
+        except ovh.exceptions.APIError as exc:
+            raise ApiRefusedError.from_ovh(
+                exc, service_name=self.service_name, action="read the server"
+            ) from None
+
+
+def find_drift(session: Session, server: Server, *, task_id: int | None, expected_os: str) -> str:
+    """Why the server no longer runs what the stack recorded, or "" when it still does. Reads only."""
+    reasons: list[str] = []
+    newer = [other for other in session.reinstall_task_ids() if task_id is None or other > task_id]
+    if newer:
+        other = session.task(max(newer))
+        verb = "is being reinstalled" if other.running else "was reinstalled"
+        reasons.append(
+            f"{session.service_name} {verb} outside this stack (OVH task {other.task_id}, {other.status}, "
+            f"started {other.start_date})"
+        )
+    if server.os != expected_os:
+        reasons.append(f"OVH reports os {server.os!r} where this stack installed {expected_os!r}")
+    if server.state not in (None, "ok"):
+        reasons.append(f"OVH reports the server's state as {server.state!r}")
+    return "; ".join(reasons)

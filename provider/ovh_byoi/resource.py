@@ -1,0 +1,111 @@
+"""ByoiInstallation: the resource users declare, one per server. Declaring it installs the image."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import pulumi
+import pulumi.dynamic
+
+from .provider import ByoiProvider
+from .spec import render_user_data
+
+__all__ = ["ByoiInstallation"]
+
+# Always secret in state, whatever the program passed: headers carry passwords or tokens, and user data and
+# metadata commonly carry credentials for first boot.
+SECRET_INPUTS: Final = ("http_headers", "config_drive_user_data", "config_drive_metadata")
+
+
+def _user_data_text(value: Any) -> Any:
+    return render_user_data(value) if isinstance(value, Mapping) else value
+
+
+class ByoiInstallation(pulumi.dynamic.Resource, module="ovh_byoi", name="ByoiInstallation"):
+    """This OVHcloud dedicated server runs this image, installed with OVH's Bring Your Own Image.
+
+    Changing what ends up on the disk (the image, identified by its checksum when both old and new have one,
+    else by its URL; its type; the EFI bootloader path; hostname; SSH key; config-drive user data or metadata;
+    the operating system template; the server) replaces the resource, which reinstalls the server. Moving the
+    image to another URL with the same checksum, or changing headers, the timeout, the preflight level or
+    `adopt`, only records the new values.
+    """
+
+    service_name: pulumi.Output[str]
+    image_url: pulumi.Output[str]
+    image_type: pulumi.Output[str]
+    efi_bootloader_path: pulumi.Output[str]
+    image_checksum: pulumi.Output[str | None]
+    image_checksum_type: pulumi.Output[str | None]
+    hostname: pulumi.Output[str | None]
+    ssh_key: pulumi.Output[str | None]
+    config_drive_user_data: pulumi.Output[str | None]
+    config_drive_metadata: pulumi.Output[Mapping[str, str] | None]
+    http_headers: pulumi.Output[Mapping[str, str] | None]
+    operating_system: pulumi.Output[str]
+    adopt: pulumi.Output[bool]
+    timeout_minutes: pulumi.Output[int]
+    preflight: pulumi.Output[str]
+    task_id: pulumi.Output[int | None]
+    """The OVH reinstall task that installed the image (for an adopted server: the latest one)."""
+    installed_at: pulumi.Output[str | None]
+    """When OVH finished that task."""
+    os: pulumi.Output[str | None]
+    """The operating system template OVH reported once the install was done."""
+    drift: pulumi.Output[str]
+    """Empty, or why the server no longer runs what the stack says (found by refresh; next up reinstalls)."""
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        service_name: pulumi.Input[str],
+        image_url: pulumi.Input[str],
+        image_type: pulumi.Input[str],
+        efi_bootloader_path: pulumi.Input[str],
+        image_checksum: pulumi.Input[str] | None = None,
+        image_checksum_type: pulumi.Input[str] | None = None,
+        hostname: pulumi.Input[str] | None = None,
+        ssh_key: pulumi.Input[str] | None = None,
+        config_drive_user_data: pulumi.Input[str] | pulumi.Input[Mapping[str, Any]] | None = None,
+        config_drive_metadata: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None,
+        http_headers: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None,
+        operating_system: pulumi.Input[str] | None = None,
+        adopt: pulumi.Input[bool] | None = None,
+        timeout_minutes: pulumi.Input[int] | None = None,
+        preflight: pulumi.Input[str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """Declare that `service_name` runs the image at `image_url`.
+
+        `config_drive_user_data` may be a `#cloud-config` document, a `#!` script, or a mapping (rendered as a
+        `#cloud-config` document). `preflight` is `quick` (default), `full` or `off`; `adopt=True` takes over
+        a server that already runs this image without reinstalling it.
+        """
+        if config_drive_user_data is not None:
+            config_drive_user_data = pulumi.Output.from_input(config_drive_user_data).apply(_user_data_text)
+        props: dict[str, Any] = {
+            "service_name": service_name,
+            "image_url": image_url,
+            "image_type": image_type,
+            "efi_bootloader_path": efi_bootloader_path,
+            "image_checksum": image_checksum,
+            "image_checksum_type": image_checksum_type,
+            "hostname": hostname,
+            "ssh_key": ssh_key,
+            "config_drive_user_data": config_drive_user_data,
+            "config_drive_metadata": config_drive_metadata,
+            "http_headers": http_headers,
+            "operating_system": operating_system,
+            "adopt": adopt,
+            "timeout_minutes": timeout_minutes,
+            "preflight": preflight,
+        }
+        for name in SECRET_INPUTS:
+            if props[name] is not None:
+                props[name] = pulumi.Output.secret(props[name])
+        # Outputs only: present so that the resource object exposes them.
+        props.update(task_id=None, installed_at=None, os=None, drift=None)
+        secrets = pulumi.ResourceOptions(additional_secret_outputs=list(SECRET_INPUTS))
+        super().__init__(ByoiProvider(), resource_name, props, pulumi.ResourceOptions.merge(opts, secrets))
