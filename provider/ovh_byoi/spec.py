@@ -540,6 +540,11 @@ def check_inputs(inputs: Mapping[str, Any]) -> tuple[dict[str, Any], list[Proble
 def _effective(props: Mapping[str, Any], name: str) -> Any:
     if name in props and props[name] is not None:
         return normalize_field(name, props[name])
+    if name == "image_checksum_type":
+        # Left out, it is the one the digest's length implies (as the model infers it).
+        checksum = _effective(props, "image_checksum")
+        if isinstance(checksum, str) and len(checksum) in CHECKSUM_LENGTHS.values():
+            return _infer_checksum_type(checksum)
     info = ByoiInstallationArgs.model_fields[name]
     return None if info.is_required() else info.default
 
