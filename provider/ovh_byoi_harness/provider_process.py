@@ -145,9 +145,15 @@ def _exception_text(details: str) -> str:
     return "\n".join(rest).strip() or details.strip()
 
 
-def _engine_variables(config: Mapping[str, Any]) -> dict[str, str]:
-    # The engine's `variables` map carries strings; structured values travel JSON-encoded.
-    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+def _engine_variables(config: Mapping[str, Any], package: str) -> dict[str, str]:
+    # The engine's older spelling of the config: `<package>:config:<key>`, plain strings, structured values
+    # JSON-encoded, secrets unwrapped, `version` left out.
+    plain, _ = unwrap_secrets(config)
+    return {
+        f"{package}:config:{key}": value if isinstance(value, str) else json.dumps(value)
+        for key, value in plain.items()
+        if key != "version"
+    }
 
 
 class ProviderProcess:
@@ -392,7 +398,7 @@ class ProviderProcess:
     ) -> None:
         """`Configure`, with `variables` and `args` as the engine sends them (stack config keys namespaced)"""
         request = provider_pb2.ConfigureRequest(
-            variables=_engine_variables(config),
+            variables=_engine_variables(config, "pulumi-python"),
             args=to_struct(config),
             acceptSecrets=True,
             acceptResources=True,

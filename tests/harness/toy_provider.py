@@ -1,8 +1,9 @@
 """A small dynamic provider whose "cloud" is a directory, so tests can see and change what it did.
 
 Inputs: `world` (directory, required), `size` (int >= 0; a change replaces), `label` (a change updates),
-`sleep` (seconds create/update take), `fail` (create raises with this text), `password` (echoed, so the
-engine's secret marking by name can be checked), `delete_before_replace` (diff asks for it).
+`sleep` (seconds create/update take), `fail` (create raises with this text), `crash` (create kills its own
+process), `password` (echoed, so the engine's secret marking by name can be checked), `delete_before_replace`
+(diff asks for it).
 
 Every call appends a JSON line to `<world>/journal.jsonl` (call, id, name, start/end times, the process id and
 the config the process was configured with); `<world>/<id>.json` is the resource as the cloud sees it.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 import uuid
@@ -32,7 +34,7 @@ from pulumi.dynamic import (
 )
 from pulumi.output import Unknown
 
-_INPUTS = ("world", "name", "size", "label", "sleep", "fail", "password", "delete_before_replace")
+_INPUTS = ("world", "name", "size", "label", "sleep", "fail", "crash", "password", "delete_before_replace")
 
 
 def _journal(world: str, call: str, **fields: Any) -> None:
@@ -84,6 +86,8 @@ class ToyProvider(ResourceProvider):
         start = time.time()
         print(f"[{props.get('name')}] creating {id_}", file=sys.stderr, flush=True)
         time.sleep(float(props.get("sleep", 0)))
+        if props.get("crash"):
+            os.kill(os.getpid(), signal.SIGKILL)
         if props.get("fail"):
             _journal(world, "create-failed", id=id_, name=props.get("name"), start=start, end=time.time())
             raise RuntimeError(str(props["fail"]))
