@@ -59,7 +59,9 @@ def _parse_config(pairs: tuple[str, ...]) -> dict[str, str]:
     for pair in pairs:
         key, separator, value = pair.partition("=")
         if not separator or not key:
-            raise click.BadParameter(f"{pair!r}: write KEY=VALUE, e.g. ovh:endpoint=http://127.0.0.1:8080/1.0")
+            raise click.BadParameter(
+                f"{pair!r}: write KEY=VALUE, e.g. ovh:endpoint=http://127.0.0.1:8080/1.0"
+            )
         config[key] = value
     return config
 
