@@ -718,17 +718,25 @@ def _full_check(
                         guide_fix("bad_checksum"),
                     )
                 )
-        if want_efi and efi_bootloader_path:
-            if errors:
-                findings.append(
-                    Finding(
-                        "efi_bootloader_path",
-                        f"could not keep the image's EFI partition to inspect it: {errors[0]}",
-                        "Free space in the temporary directory (or point TMPDIR elsewhere) and check again.",
-                    )
+        if errors:
+            findings.append(
+                Finding(
+                    "image_url",
+                    f"could not keep a copy of the image to look inside it: {errors[0]}",
+                    "Free space in the temporary directory (or point TMPDIR elsewhere) and check again.",
                 )
-            else:
-                findings.extend(_efi_findings(source, layout, esp, Path(scratch), efi_bootloader_path))
+            )
+            return findings
+        if layout.real_format == "qcow2":
+            damage = _qcow2_damage(source.local_path or (esp.path if esp else None))
+            if damage:
+                # Nothing inside a damaged image can be trusted, the EFI partition included.
+                findings.append(
+                    Finding("image_url", f"the qcow2 image is damaged: {damage}", guide_fix("cannot_write"))
+                )
+                return findings
+        if want_efi and efi_bootloader_path:
+            findings.extend(_efi_findings(source, layout, esp, Path(scratch), efi_bootloader_path))
     return findings
 
 
@@ -744,16 +752,16 @@ class _EspCopy:
 def _plan_spool(
     source: _Source, layout: _Layout, scratch: Path, want_efi: bool
 ) -> tuple[_RangeSpool | None, _EspCopy | None]:
-    """What to keep on disk while streaming, so that the EFI partition can be read afterwards."""
-    if not want_efi or source.local_path is not None:
+    """What to keep on disk while streaming, so that qemu-img and mtools can look inside afterwards."""
+    if source.local_path is not None:
         return None, None
     if layout.real_format == "qcow2":
-        # Where the partition lies inside a qcow2 depends on its cluster tables: keep the whole file and
-        # let qemu-img read it.
+        # qemu-img checks the whole qcow2, and where the EFI partition lies inside it depends on its cluster
+        # tables: keep the whole file.
         path = scratch / "image.qcow2"
         return _RangeSpool(path, 0, _WHOLE_FILE), _EspCopy(path, 0, 0)
     esp = next((partition for partition in layout.partitions if partition.is_esp), None)
-    if esp is None:
+    if esp is None or not want_efi:
         return None, None
     path = scratch / "esp.img"
     return _RangeSpool(path, esp.start, esp.start + esp.size), _EspCopy(path, 0, esp.number)
@@ -784,6 +792,25 @@ def _qemu_raw_view(qcow2: Path, offset: int, size: int) -> str:
         "file": {"driver": "qcow2", "backing": None, "file": {"driver": "file", "filename": str(qcow2)}},
     }
     return "json:" + json.dumps(spec)
+
+
+def _qcow2_damage(qcow2: Path | None) -> str | None:
+    """What `qemu-img check` finds wrong with a qcow2 (what would make OVH's `qemu-img convert` fail)."""
+    if qcow2 is None or shutil.which("qemu-img") is None:
+        return None
+    spec = {"driver": "qcow2", "backing": None, "file": {"driver": "file", "filename": str(qcow2)}}
+    result = _run_tool(["qemu-img", "check", "--output=json", "json:" + json.dumps(spec)])
+    if result.returncode == 0:
+        return None
+    try:
+        report: dict[str, Any] = json.loads(result.stdout)
+    except ValueError:
+        report = {}
+    counts = [f"{report[key]} {key}" for key in ("corruptions", "check-errors") if report.get(key)]
+    words = result.stderr.strip().splitlines()
+    detail = "; ".join(counts + words[:1])
+    # Exit status 3 means leaked clusters only: wasted space, harmless to a conversion.
+    return None if result.returncode == 3 else f"qemu-img check reports {detail or 'errors'}"
 
 
 def _extract_from_qcow2(qcow2: Path, offset: int, size: int, destination: Path) -> str | None:

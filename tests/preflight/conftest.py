@@ -35,6 +35,8 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "no-esp.raw": imaging.build_disk(root / "no-esp.raw", efi_files={}, esp=False),
         "installer.iso": imaging.iso_like(root / "installer.iso"),
     }
+    built["truncated.qcow2"] = root / "truncated.qcow2"
+    built["truncated.qcow2"].write_bytes(built["debian.qcow2"].read_bytes()[: 256 * 1024])
     built["overlay.qcow2"] = imaging.build_qcow2_with_backing(root / "overlay.qcow2", built["debian.qcow2"])
     raw = built["debian.raw"]
     built["debian.raw.gz"] = imaging.gzip_file(raw, root / "debian.raw.gz")

@@ -144,3 +144,15 @@ def test_problems_found_early_do_not_hide_the_checksum(
         image_checksum_type="md5",
     )
     assert {finding.field for finding in findings} == {"image_url", "image_checksum"}
+
+
+@pytest.mark.parametrize("where", ["http", "local"])
+def test_a_damaged_qcow2_is_caught_by_qemu_img_check(
+    image_server: ImageServer, images: dict[str, Path], where: str
+) -> None:
+    url = image_server.url("truncated.qcow2") if where == "http" else str(images["truncated.qcow2"])
+    finding = only(full(url, "qcow2"))
+    assert "damaged" in finding.message and "corruptions" in finding.message
+    assert finding.fix == fix_for("Can't write qcow2 on disk")
+    # The quick check reads only the header, which is intact.
+    assert full(url, "qcow2", level="quick") == []
