@@ -1,0 +1,71 @@
+"""A real `python -m pulumi.dynamic` server running ByoiProvider, configured against a fresh emulator."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ovh_byoi.provider import ByoiProvider
+from ovh_byoi_harness.provider_process import ProviderProcess
+from ovh_emulator.testing import RunningEmulator
+
+from .inputs import EFI_DEBIAN
+
+SERVER = "ns1000001.emulator.ovh"
+REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
+# What a provider process needs to wait in step with an emulator running at speed 600.
+PROVIDER_ENV = {"OVH_BYOI_TIME_SCALE": "600"}
+
+
+def stack_config(emulator: RunningEmulator) -> dict[str, str]:
+    """The stack config a user sets with `pulumi config set ovh:... [--secret]`, pointing at the emulator."""
+    return {
+        "ovh:endpoint": emulator.url,
+        "ovh:applicationKey": emulator.application_key,
+        "ovh:applicationSecret": emulator.application_secret,
+        "ovh:consumerKey": emulator.consumer_key,
+    }
+
+
+def writes(emulator: RunningEmulator) -> dict[str, int]:
+    """Every call the emulator received that is not a read."""
+    return {
+        route: count for route, count in emulator.stats().items() if not route.startswith(("GET", "HEAD"))
+    }
+
+
+def installs(emulator: RunningEmulator, service_name: str = SERVER) -> list[dict[str, Any]]:
+    """The emulator's install history of a server."""
+    history: list[dict[str, Any]] = emulator.server(service_name)["installs"]
+    return history
+
+
+@pytest.fixture
+def provider(emulator: RunningEmulator, tmp_path: Path) -> Iterator[ProviderProcess]:
+    """A provider process as `pulumi up` starts it, configured with the stack config."""
+    with ProviderProcess(ByoiProvider(), env=PROVIDER_ENV, cwd=tmp_path) as process:
+        process.configure(stack_config(emulator))
+        yield process
+
+
+@pytest.fixture
+def image_inputs(emulator: RunningEmulator, test_images: dict[str, Path]) -> Callable[..., dict[str, Any]]:
+    """Inputs of a ByoiInstallation of one of the emulator's images (by file name), with its checksum."""
+
+    def make(name: str = "debian.qcow2", **changes: Any) -> dict[str, Any]:
+        image = test_images[name]
+        inputs: dict[str, Any] = {
+            "service_name": SERVER,
+            "image_url": emulator.image_url(name),
+            "image_type": "qcow2" if name.endswith(".qcow2") else "raw",
+            "image_checksum": hashlib.sha512(image.read_bytes()).hexdigest(),
+            "efi_bootloader_path": EFI_DEBIAN,
+            "hostname": "web-1",
+        }
+        inputs.update(changes)
+        return {key: value for key, value in inputs.items() if value is not None}
+
+    return make
