@@ -100,6 +100,12 @@ def iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(int(timestamp), UTC).isoformat()
 
 
+def emulator_seconds(task: Task, speed: float) -> float:
+    """How long the task has lasted so far, in emulated seconds."""
+    end = task.done_date if task.done_date is not None else time.time()
+    return round((end - task.start_date) * speed, 1)
+
+
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(
         data, status=status, dumps=lambda value: json.dumps(value, separators=(",", ":"))
@@ -250,6 +256,7 @@ class Emulator:
                     "imageURL": install.customizations.get("imageURL"),
                     "imageType": install.customizations.get("imageType"),
                     "outOfBand": install.out_of_band,
+                    "emulatedSeconds": emulator_seconds(task, self.config.speed),
                     "diskSha256": install.written_sha256,
                 }
             )
@@ -631,14 +638,13 @@ def _is_loopback(request: web.Request) -> bool:
         return False
 
 
-class _Dropped(Exception):
-    """The connection was closed on purpose, without an answer."""
-
-
-def _drop(request: web.Request) -> None:
+def _drop(request: web.Request) -> web.Response:
+    """Closes the connection without an answer; aiohttp then fails quietly to send the returned response."""
     transport = request.transport
     if transport is not None:
         transport.abort()
+    request["dropped"] = True
+    return web.Response(status=204)
 
 
 def _error_response(request: web.Request, error: Exception) -> web.Response:
@@ -686,10 +692,7 @@ async def front_door(request: web.Request, handler: Handler) -> web.StreamRespon
         if not is_admin:
             emulator.stats[route_key] += 1
         response = await _guarded(request, handler, emulator, template, is_admin)
-        outcome = str(response.status)
-    except _Dropped:
-        outcome = "dropped"
-        raise
+        outcome = "dropped" if request.get("dropped") else str(response.status)
     except Exception as error:
         response = _error_response(request, error)
         outcome = str(response.status)
@@ -713,8 +716,7 @@ async def _guarded(
     if decision.latency:
         await asyncio.sleep(decision.latency)
     if decision.drop:
-        _drop(request)
-        raise _Dropped()
+        return _drop(request)
     if decision.status is not None:
         error_class, message = _FAULT_ANSWERS[decision.status]
         refused = _json({"class": error_class, "message": message}, status=decision.status)
@@ -733,8 +735,7 @@ async def _guarded(
         request["task_fault"] = decision.task
     response = await handler(request)
     if decision.drop_answer:
-        _drop(request)
-        raise _Dropped()
+        return _drop(request)
     return response
 
 

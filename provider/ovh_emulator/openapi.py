@@ -20,7 +20,7 @@ import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-__all__ = ["SCHEMA_URI", "body_errors", "load_document", "validator_for"]
+__all__ = ["SCHEMA_URI", "answer_errors", "body_errors", "load_document", "validator_for"]
 
 SCHEMA_URI = "urn:ovh:dedicated-server-openapi"
 _FILE = "dedicated-server.openapi.json"
@@ -122,3 +122,21 @@ def body_errors(schema_name: str, body: Any) -> list[str]:
         _leaves(validator.iter_errors(body)), key=lambda e: (list(map(str, e.absolute_path)), e.message)
     )
     return list(dict.fromkeys(_describe(error) for error in errors))
+
+
+def answer_errors(method: str, route: str, answer: Any, *, strict: bool = True) -> list[str]:
+    """What is wrong with the answer of `METHOD route` (e.g. `GET /dedicated/server/{serviceName}`)
+    against the 200 answer that OVH's file documents for it; strict: no property it does not describe."""
+    operation = load_document()["paths"][route][method.lower()]
+    content = operation["responses"]["200"].get("content")
+    if content is None:
+        return [] if answer is None else [f"{method} {route} documents no answer body, got {answer!r}"]
+    schema_text = json.dumps(content["application/json"]["schema"])
+    schema = json.loads(schema_text.replace('"#/components/', f'"{SCHEMA_URI}#/components/'))
+    validator = jsonschema.Draft202012Validator(
+        schema, registry=_registry(strict), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    return [
+        f"{'.'.join(map(str, error.absolute_path)) or 'answer'}: {error.message}"
+        for error in validator.iter_errors(answer)
+    ]

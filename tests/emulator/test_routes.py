@@ -1,0 +1,266 @@
+"""Every route answers what OVH's OpenAPI file documents, and refuses what OVH refuses, as OVH does."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+
+import ovh
+import pytest
+from ovh_emulator.testing import RunningEmulator, start_emulator
+
+from .api import (
+    SERVER,
+    assert_answer,
+    byoi_body,
+    current_step,
+    install_status,
+    ovh_client,
+    reinstall,
+    signed_request,
+    wait_for_task,
+    wait_until,
+)
+
+SN = "/dedicated/server/{serviceName}"
+DEBIAN = {"operatingSystem": "debian12_64"}
+
+
+def test_every_route_answers_in_the_shape_of_ovhs_schema(
+    shared_emulator: RunningEmulator, shared_client: ovh.Client, new_server: str
+) -> None:
+    client, base = shared_client, f"/dedicated/server/{new_server}"
+    assert_answer("GET", "/dedicated/server", client.get("/dedicated/server"))
+    server = client.get(base)
+    assert_answer("GET", SN, server)
+    assert (server["name"], server["os"], server["state"]) == (new_server, "debian12_64", "ok")
+    hardware = client.get(base + "/specifications/hardware")
+    assert_answer("GET", SN + "/specifications/hardware", hardware)
+    assert hardware["diskGroups"][0]["diskSize"] == {"unit": "GB", "value": 480}
+    assert hardware["memorySize"] == {"unit": "MB", "value": 65536}
+
+    task = reinstall(client, new_server, byoi_body(shared_emulator.image_url("small.raw")))
+    assert_answer("POST", SN + "/reinstall", task)
+    assert task["comment"] == "Start bare metal OS installation"
+    datetime.fromisoformat(task["startDate"])
+    status = wait_until(
+        lambda: current_step(client, new_server) and install_status(client, new_server), what="a step"
+    )
+    assert_answer("GET", SN + "/install/status", status)
+    assert_answer("GET", SN + "/task", client.get(base + "/task"))
+    done = wait_for_task(client, new_server, task["taskId"])
+    assert_answer("GET", SN + "/task/{taskId}", done)
+    assert datetime.fromisoformat(done["doneDate"]) >= datetime.fromisoformat(done["startDate"])
+    assert_answer("GET", SN, client.get(base))
+
+
+def test_install_goes_through_ovhs_statuses_and_steps_in_order(
+    shared_emulator: RunningEmulator, shared_client: ovh.Client, new_server: str
+) -> None:
+    client = shared_client
+    task = reinstall(client, new_server, byoi_body(shared_emulator.image_url("small.raw")))
+    statuses, progresses = [task["status"]], []
+    while statuses[-1] in ("init", "todo", "doing"):
+        status = client.get(f"/dedicated/server/{new_server}/task/{task['taskId']}")["status"]
+        if status != statuses[-1]:
+            statuses.append(status)
+        try:
+            progresses.append(install_status(client, new_server))
+        except ovh.exceptions.ResourceNotFoundError:
+            # No install runs once the task is done (which may have happened since it was read).
+            assert client.get(f"/dedicated/server/{new_server}/task/{task['taskId']}")["status"] == "done"
+
+    order = ["init", "todo", "doing", "done"]
+    assert statuses[0] == "init" and statuses[-1] == "done"
+    assert statuses == sorted(statuses, key=order.index)
+    elapsed = [progress["elapsedTime"] for progress in progresses]
+    assert elapsed == sorted(elapsed)
+    # A step is never undone, and at most one step is being done at a time.
+    rank = {"todo": 0, "doing": 1, "done": 2}
+    for before, after in itertools.pairwise(progresses):
+        for old, new in zip(before["progress"], after["progress"], strict=True):
+            assert rank[old["status"]] <= rank[new["status"]]
+    assert all(sum(s["status"] == "doing" for s in p["progress"]) <= 1 for p in progresses)
+    with pytest.raises(ovh.exceptions.ResourceNotFoundError):
+        install_status(client, new_server)
+
+
+def test_install_steps_are_named_like_ovhs_and_last_about_ten_minutes(
+    shared_emulator: RunningEmulator, shared_client: ovh.Client, new_server: str
+) -> None:
+    # A template install: no download or write whose real time would add to the planned time.
+    task = reinstall(shared_client, new_server, DEBIAN)
+    comments = [step["comment"] for step in install_status(shared_client, new_server)["progress"]]
+    seen_by_ovh_users = [
+        "Checking BIOS version",
+        "Preparing disks for new Partitioning",
+        "Cleaning Partitioning",
+        "Applying Partitioning",
+        "Downloading OS image",
+        "Checking Partitioning",
+        "Waiting for services to be up",
+        "Sending end of installation mail",
+    ]
+
+    assert len(comments) == 21
+    assert set(seen_by_ovh_users) <= set(comments)
+    assert 540 <= shared_emulator.wait_for_task(new_server, task["taskId"])["emulatedSeconds"] <= 720
+
+
+def test_install_status_when_no_install_runs_is_ovhs_404(shared_emulator: RunningEmulator) -> None:
+    answer = signed_request(shared_emulator, "GET", f"/dedicated/server/{SERVER}/install/status")
+
+    assert answer.status_code == 404
+    assert answer.json()["message"] == "Server is not being installed or reinstalled at the moment"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/dedicated/server/ns9.unknown.example",
+        "/dedicated/server/ns9.unknown.example/specifications/hardware",
+        "/dedicated/server/ns9.unknown.example/task",
+        "/dedicated/server/ns9.unknown.example/install/status",
+        f"/dedicated/server/{SERVER}/task/1",
+    ],
+)
+def test_unknown_servers_and_tasks_are_not_found(shared_emulator: RunningEmulator, path: str) -> None:
+    answer = signed_request(shared_emulator, "GET", path)
+
+    assert answer.status_code == 404
+    assert answer.json()["class"] == "Client::NotFound"
+    assert "does not exist" in answer.json()["message"]
+
+
+def test_task_list_filters_by_function_and_status(shared_client: ovh.Client, new_server: str) -> None:
+    client, tasks = shared_client, f"/dedicated/server/{new_server}/task"
+    first = reinstall(client, new_server, DEBIAN)
+    wait_for_task(client, new_server, first["taskId"])
+    second = reinstall(client, new_server, byoi_body("http://127.0.0.1:9/unreachable.raw"))
+    wait_for_task(client, new_server, second["taskId"])
+
+    assert client.get(tasks) == [first["taskId"], second["taskId"]]
+    assert client.get(tasks, function="reinstallServer") == [first["taskId"], second["taskId"]]
+    assert client.get(tasks, function="hardReboot") == []
+    assert client.get(tasks, status="done") == [first["taskId"]]
+    assert client.get(tasks, function="reinstallServer", status="customerError") == [second["taskId"]]
+    assert client.get(tasks, status="cancelled") == []
+    with pytest.raises(ovh.exceptions.BadParametersError, match=r"\[status\] Given data \(finished\)"):
+        client.get(tasks, status="finished")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"customizations": {}}, "[operatingSystem] Property is mandatory"),
+        (
+            {"operatingSystem": "byoi_64", "customizations": {"imageURL": "http://h/a", "imageType": "vhd"}},
+            "[customizations.imageType] Given data (vhd) does not belong to the enumeration: qcow2, raw",
+        ),
+        (
+            {"operatingSystem": "debian12_64", "customizations": {"imageUrl": "http://h/a"}},
+            "[customizations] Received not described parameters: (imageUrl)",
+        ),
+        (
+            {"operatingSystem": "debian12_64", "customizations": {"configDriveMetadata": {"tier": 1}}},
+            "[customizations.configDriveMetadata.tier] Given data (1) is not of type string",
+        ),
+        (
+            {"operatingSystem": "byoi_64", "customizations": {"imageURL": "http://h/a", "imageType": "raw"}},
+            "[customizations.efiBootloaderPath] Property is mandatory for byoi_64",
+        ),
+        (
+            {"operatingSystem": "debian12_64", "customizations": {"hostname": "-web"}},
+            "Hostname -web must contain no more than 63 characters",
+        ),
+    ],
+)
+def test_invalid_reinstall_bodies_are_refused_naming_the_field(
+    shared_client: ovh.Client, new_server: str, body: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ovh.exceptions.BadParametersError) as caught:
+        shared_client.post(f"/dedicated/server/{new_server}/reinstall", **body)
+
+    assert message in str(caught.value)
+    assert shared_client.get(f"/dedicated/server/{new_server}/task") == []
+
+
+def test_unknown_operating_system_is_not_found(shared_client: ovh.Client, new_server: str) -> None:
+    with pytest.raises(
+        ovh.exceptions.ResourceNotFoundError, match="Operating system plan9_64 does not exist"
+    ):
+        shared_client.post(f"/dedicated/server/{new_server}/reinstall", operatingSystem="plan9_64")
+
+
+def test_body_that_is_not_json_is_a_bad_request(shared_emulator: RunningEmulator, new_server: str) -> None:
+    answer = signed_request(shared_emulator, "POST", f"/dedicated/server/{new_server}/reinstall", "{os")
+
+    assert answer.status_code == 400
+    assert answer.json()["message"].startswith("Invalid JSON received")
+
+
+def test_config_drive_metadata_is_accepted_and_kept(
+    shared_emulator: RunningEmulator, shared_client: ovh.Client, new_server: str
+) -> None:
+    body = byoi_body(
+        shared_emulator.image_url("small.raw"), configDriveMetadata={"tier": "gold", "zone": "a"}
+    )
+
+    wait_for_task(shared_client, new_server, reinstall(shared_client, new_server, body)["taskId"])
+
+    assert shared_emulator.server(new_server)["configDrive"]["metadata"] == {"tier": "gold", "zone": "a"}
+
+
+def test_second_reinstall_while_one_runs_is_refused_as_a_conflict(
+    shared_emulator: RunningEmulator, shared_client: ovh.Client, new_server: str
+) -> None:
+    client = shared_client
+    running = reinstall(client, new_server, DEBIAN)
+
+    with pytest.raises(ovh.exceptions.ResourceConflictError) as caught:
+        reinstall(client, new_server, byoi_body(shared_emulator.image_url("small.raw")))
+
+    assert caught.value.response.json() == {
+        "class": "Client::Conflict::DisturbAlreadyExists",
+        "message": f"Server resource {new_server} is already locked by another process, "
+        "blocking any new OS reinstallation",
+    }
+    assert client.get(f"/dedicated/server/{new_server}/task") == [running["taskId"]]
+    wait_for_task(client, new_server, running["taskId"])
+    assert reinstall(client, new_server, DEBIAN)["status"] == "init"
+
+
+def test_busy_server_can_answer_task_already_exists_instead(
+    emulator: RunningEmulator, client: ovh.Client
+) -> None:
+    emulator.set_faults({"busyAnswer": "taskAlreadyExists"})
+    running = reinstall(client, SERVER, DEBIAN)
+
+    with pytest.raises(ovh.exceptions.BadParametersError) as caught:
+        reinstall(client, SERVER, DEBIAN)
+
+    assert caught.value.response.json()["class"] == "Client::BadRequest::TaskAlreadyExists"
+    assert str(caught.value).startswith(
+        f"Task {running['taskId']} of type reinstallServer with status {running['status']} "
+        f"is already running on server {SERVER}"
+    )
+
+
+def test_task_is_cancelled_before_it_starts_but_not_once_it_works(test_images: object) -> None:
+    # Slow enough that the task is still waiting when the cancel arrives, even on a busy machine.
+    with start_emulator(servers=1, speed=60) as emulator:
+        client = ovh_client(emulator)
+        early = reinstall(client, SERVER, {"operatingSystem": "ubuntu2404-server_64"})
+        cancelled = client.post(f"/dedicated/server/{SERVER}/task/{early['taskId']}/cancel")
+        assert_answer("POST", SN + "/task/{taskId}/cancel", cancelled)
+
+        assert client.get(f"/dedicated/server/{SERVER}/task/{early['taskId']}")["status"] == "cancelled"
+        with pytest.raises(ovh.exceptions.ResourceNotFoundError):
+            install_status(client, SERVER)
+
+        working = reinstall(client, SERVER, {"operatingSystem": "ubuntu2404-server_64"})
+        wait_until(lambda: current_step(client, SERVER), what="the install to start working")
+        with pytest.raises(ovh.exceptions.BadParametersError, match="can not be cancelled"):
+            client.post(f"/dedicated/server/{SERVER}/task/{working['taskId']}/cancel")
+        assert client.get(f"/dedicated/server/{SERVER}/task/{working['taskId']}")["status"] == "doing"
+        assert client.get(f"/dedicated/server/{SERVER}")["os"] == "debian12_64"
