@@ -33,7 +33,7 @@ def _invoke(args: list[str], env: dict[str, str], input: str | None = None) -> O
 @pytest.fixture
 def ovh_byoi(emulator: RunningEmulator) -> Callable[..., Outcome]:
     """Runs `ovh-byoi ARGS...`; commands that talk to OVH get the emulator's endpoint and credentials."""
-    env = {
+    base_env = {
         "OVH_APPLICATION_KEY": emulator.application_key,
         "OVH_APPLICATION_SECRET": emulator.application_secret,
         "OVH_CONSUMER_KEY": emulator.consumer_key,
@@ -41,8 +41,8 @@ def ovh_byoi(emulator: RunningEmulator) -> Callable[..., Outcome]:
         "OVH_BYOI_TIME_SCALE": "600",
     }
 
-    def run(*args: str, input: str | None = None) -> Outcome:
-        return _invoke(list(args), env, input)
+    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Outcome:
+        return _invoke(list(args), {**base_env, **(env or {})}, input)
 
     return run
 
