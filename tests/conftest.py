@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,15 @@ UBUNTU_EFI_FILES = {
 }
 
 
+def corrupt_qcow2(source: Path, dest: Path) -> Path:
+    """A copy of a qcow2 image whose first L1 entry points at an unaligned offset: unreadable data."""
+    data = bytearray(source.read_bytes())
+    (l1_offset,) = struct.unpack_from(">Q", data, 40)  # qcow2 header: l1_table_offset
+    struct.pack_into(">Q", data, l1_offset, (1 << 63) | 0x12345)
+    dest.write_bytes(bytes(data))
+    return dest
+
+
 @pytest.fixture(scope="session")
 def test_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Real images, built once per session, by file name (all in one folder):
@@ -23,7 +33,7 @@ def test_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     - `ubuntu.raw`: the same layout with `EFI/ubuntu/shimx64.efi` and `EFI/ubuntu/grubx64.efi`;
     - `small.raw`, `small.qcow2`: 4 MiB GPT disk with `EFI/debian/grubx64.efi` (for many installs at once);
     - `no-table.raw`: a bare FAT filesystem, no partition table (OVH refuses it as raw);
-    - `truncated.qcow2`: the first 256 KiB of `debian.qcow2`: a header without its data (cannot be written).
+    - `corrupt.qcow2`: `debian.qcow2` with an L1 table pointing at an unaligned L2 table (cannot be converted).
     """
     folder = tmp_path_factory.mktemp("images")
     images = {
@@ -34,9 +44,7 @@ def test_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
     images["debian.qcow2"] = build_image(folder / "debian.qcow2", fmt="qcow2")
     images["small.qcow2"] = build_image(folder / "small.qcow2", fmt="qcow2", size_mib=4)
-    truncated = folder / "truncated.qcow2"
-    truncated.write_bytes(images["debian.qcow2"].read_bytes()[: 256 * 1024])
-    images["truncated.qcow2"] = truncated
+    images["corrupt.qcow2"] = corrupt_qcow2(images["debian.qcow2"], folder / "corrupt.qcow2")
     return images
 
 

@@ -162,18 +162,19 @@ class PlannedStep:
     work: Work | None = None
 
 
-# About ten minutes in all, like the installs OVH reports (21 steps over 10 to 11 minutes).
+# About ten minutes in all, like the installs OVH reports (21 steps over 10 to 11 minutes), in the order OVH
+# shows them: the disk is erased before the image is downloaded, so a failed BYOI install leaves it empty.
 PLAN: tuple[PlannedStep, ...] = (
     PlannedStep("Checking BIOS version", 20),
     PlannedStep("Rebooting server on the installation environment", 45),
+    PlannedStep("Checking installation parameters", 5, _check_parameters),
     PlannedStep("Checking hardware", 25),
     PlannedStep("Preparing disks for new Partitioning", 15),
     PlannedStep("Cleaning Partitioning", 20, _wipe_disk),
-    PlannedStep("Checking installation parameters", 5, _check_parameters),
+    PlannedStep("Applying Partitioning", 15),
     PlannedStep("Downloading OS image", 60, _download),
     PlannedStep("Checking OS image", 10, _check_image),
     PlannedStep("Writing OS image on disk", 90, _write_image),
-    PlannedStep("Applying Partitioning", 15),
     PlannedStep("Checking Partitioning", 10),
     PlannedStep("Creating config drive", 10, _config_drive),
     PlannedStep("Configuring EFI boot entry", 10),
