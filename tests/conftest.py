@@ -33,7 +33,7 @@ def test_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     - `ubuntu.raw`: the same layout with `EFI/ubuntu/shimx64.efi` and `EFI/ubuntu/grubx64.efi`;
     - `small.raw`, `small.qcow2`: 4 MiB GPT disk with `EFI/debian/grubx64.efi` (for many installs at once);
     - `no-table.raw`: a bare FAT filesystem, no partition table (OVH refuses it as raw);
-    - `corrupt.qcow2`: `debian.qcow2` with an L1 table pointing at an unaligned L2 table (cannot be converted).
+    - `corrupt.qcow2`: `debian.qcow2` with an L1 entry pointing at an unaligned L2 table (unconvertible).
     """
     folder = tmp_path_factory.mktemp("images")
     images = {
