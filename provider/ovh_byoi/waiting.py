@@ -183,9 +183,11 @@ class RetryPolicy:
 class PollSchedule:
     """When to ask again about a running install, in OVH seconds.
 
-    OVH's steps give step i of n and the elapsed time, hence an estimate of the time left. The next poll comes
-    after half of that estimate (at most a minute), and never later than `shortest_step` per step still to
-    start, so that short final steps are not jumped over; near the end that is every `densest` seconds.
+    OVH's steps give step i of n and the elapsed time, hence an estimate of the time left: the next poll
+    comes after `share_of_remaining` of it (at most `sparsest`). It never comes later than the steps still to
+    start could end if each took only `shortest_step`, plus `share_of_step` of the time the current step has
+    run so far (a step that has run long is likely to run on): short final steps are not jumped over, and near
+    the end polls come every `densest` seconds.
     """
 
     queued: float = 10.0
@@ -193,19 +195,20 @@ class PollSchedule:
     sparsest: float = 60.0
     share_of_remaining: float = 0.5
     shortest_step: float = 5.0
+    share_of_step: float = 0.2
 
-    def delay(self, status: InstallStatus | None) -> float:
+    def delay(self, status: InstallStatus | None, step_age: float = 0.0) -> float:
+        """`step_age`: how long the current step has been seen running."""
         if status is None or not status.progress:
             return self.queued
         steps_left = len(status.progress) - status.steps_done
         if steps_left <= 0:
             return self.densest
         per_step = status.elapsed_time / max(status.steps_done, 1)
-        remaining = per_step * steps_left
-        return max(
-            self.densest,
-            min(self.sparsest, self.share_of_remaining * remaining, (steps_left - 1) * self.shortest_step),
-        )
+        # A step that has already run longer than the average is likely to run about as long again.
+        remaining = per_step * (steps_left - 1) + max(per_step - step_age, step_age)
+        soonest_end = (steps_left - 1) * self.shortest_step + self.share_of_step * step_age
+        return max(self.densest, min(self.sparsest, self.share_of_remaining * remaining, soonest_end))
 
 
 class InstallTimeoutError(ByoiError):
@@ -240,6 +243,8 @@ class TaskWatcher:
         self._api = api
         self.task = task
         self.last_status: InstallStatus | None = None
+        # The current step (position, comment) and OVH's elapsed time when it was first seen running.
+        self._step_seen: tuple[tuple[int, str], int] | None = None
         self._retry = retry
         self._schedule = schedule or PollSchedule()
 
@@ -253,6 +258,10 @@ class TaskWatcher:
         if status is not None and status.progress:
             self.last_status = status
             self._retry.progress.show(status)
+            current = status.current
+            step = (current[0], current[1].comment) if current else None
+            if step is not None and (self._step_seen is None or self._step_seen[0] != step):
+                self._step_seen = (step, status.elapsed_time)
         if status is None or status.current is None or status.failed_step is not None:
             # The steps say it may be over; the task is the authority.
             self.task = self._retry.call("reading the task", lambda: self._api.task(self.task.task_id))
@@ -263,7 +272,9 @@ class TaskWatcher:
         if self.task.status in ("init", "todo"):
             ovh_seconds = self._schedule.queued
         else:
-            ovh_seconds = self._schedule.delay(self.last_status)
+            status = self.last_status
+            step_age = status.elapsed_time - self._step_seen[1] if status and self._step_seen else 0.0
+            ovh_seconds = self._schedule.delay(status, step_age)
         return self._retry.clock.real(ovh_seconds)
 
     def wait(self) -> Task:
