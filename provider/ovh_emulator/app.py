@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import hmac
 import ipaddress
 import itertools
@@ -141,11 +140,7 @@ class Emulator:
             if self.store.server(server_name(index)) is None:
                 self.add_server(server_name(index), **DEFAULT_SERVER)
 
-    async def start(self) -> None:
-        await self.installer.start()
-
     async def close(self) -> None:
-        await self.installer.close()
         self.store.close()
         if self._owned_dir is not None:
             shutil.rmtree(self._owned_dir, ignore_errors=True)
@@ -773,23 +768,26 @@ def build_app(emulator: Emulator) -> web.Application:
 async def serve(config: EmulatorConfig, *, announce: Callable[[str], None]) -> None:
     """Runs the emulator until SIGINT or SIGTERM; `announce` receives the API URL once listening."""
     emulator = Emulator(config)
-    runner = web.AppRunner(build_app(emulator), access_log=None, handle_signals=False)
+    # Requests still running at shutdown get a short grace period: an emulator must stop promptly.
+    runner = web.AppRunner(build_app(emulator), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
+        await emulator.installer.open()
         site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
         await site.start()
         host, port = runner.addresses[0][:2]
-        await emulator.start()
+        # Only now: a resumed install may download its image from this very server.
+        emulator.installer.resume()
         announce(f"http://{host}:{port}{API}")
         await stop.wait()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+        await emulator.installer.close()
         await runner.cleanup()
         await emulator.close()
-        with contextlib.suppress(Exception):
-            log.info("stopped")
+        log.info("stopped")

@@ -139,6 +139,10 @@ class FaultRule:
         spec.update({key: value for key, value in optional.items() if value is not None})
         return spec
 
+    @property
+    def has_action(self) -> bool:
+        return self.status is not None or self.drop or self.drop_answer or self.task is not None
+
     def matches(self, method: str, route: str, service_name: str | None) -> bool:
         if self.service_name is not None and self.service_name != service_name:
             return False
@@ -194,16 +198,23 @@ class Faults:
         return True
 
     def decide(self, method: str, route: str, service_name: str | None) -> FaultDecision:
+        """What happens to this call; a rule that cannot apply any more is neither consumed nor drawn."""
         decision = FaultDecision()
         for rule in self.rules:
-            if not rule.matches(method, route, service_name) or not self._fires(rule):
+            if not rule.matches(method, route, service_name):
+                continue
+            creates_task = f"{method} {route}" == REINSTALL_ROUTE
+            if rule.task is not None and (not creates_task or decision.task is not None):
+                continue
+            if rule.has_action and (decision.blocks_call or decision.drop_answer):
+                continue
+            if not self._fires(rule):
                 continue
             decision.latency += rule.latency
-            if decision.blocks_call or decision.drop_answer:
-                continue
-            decision.status = rule.status
-            decision.drop = rule.drop
-            decision.drop_answer = rule.drop_answer
-            if rule.task is not None and route == REINSTALL_ROUTE and decision.task is None:
+            if rule.status is not None or rule.drop or rule.drop_answer:
+                decision.status = rule.status
+                decision.drop = rule.drop
+                decision.drop_answer = rule.drop_answer
+            if rule.task is not None:
                 decision.task = rule.task
         return decision

@@ -208,12 +208,15 @@ class Installer:
     def speed(self) -> float:
         return self._speed
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         # No proxy from the environment: images are fetched the way a server in a datacenter fetches them.
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60),
             connector=aiohttp.TCPConnector(limit=0),
         )
+
+    def resume(self) -> None:
+        """Picks up the installs that were running when the emulator last stopped."""
         for task in self._store.active_tasks():
             if self._store.install(task.task_id) is not None:
                 log.info("task %s: resuming the install of %s", task.task_id, task.service_name)

@@ -1,0 +1,176 @@
+"""Injected faults: OVH-shaped errors, latency, dropped connections, lost answers, tasks that fail or hang."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import ovh
+import pytest
+from ovh_emulator.testing import EmulatorError, RunningEmulator
+
+from .api import byoi_body, current_step, install_status, ovh_client, reinstall, wait_for_task, wait_until
+
+REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
+GET_SERVER = "GET /1.0/dedicated/server/{serviceName}"
+
+
+@pytest.fixture
+def faulty(shared_emulator: RunningEmulator) -> Iterator[RunningEmulator]:
+    """The module's emulator, its faults cleared after the test."""
+    yield shared_emulator
+    shared_emulator.set_faults({})
+
+
+def outcome(call: Any) -> int:
+    try:
+        call()
+    except ovh.exceptions.APIError as error:
+        return int(error.response.status_code) if error.response is not None else -1
+    return 200
+
+
+def test_error_faults_answer_ovh_errors_for_the_next_calls(faulty: RunningEmulator, new_server: str) -> None:
+    client = ovh_client(faulty)
+    faulty.set_faults(
+        {
+            "rules": [
+                {"route": GET_SERVER, "serviceName": new_server, "status": 500, "times": 1},
+                {"route": GET_SERVER, "serviceName": new_server, "status": 503, "times": 1},
+                {"route": GET_SERVER, "serviceName": new_server, "status": 429, "times": 1},
+            ]
+        }
+    )
+    errors = []
+    for _ in range(3):
+        with pytest.raises(ovh.exceptions.APIError) as caught:
+            client.get(f"/dedicated/server/{new_server}")
+        errors.append(caught.value)
+
+    assert [error.response.status_code for error in errors] == [500, 503, 429]
+    assert [error.response.json()["message"] for error in errors] == [
+        "Internal server error",
+        "Service is temporarily unavailable",
+        "Too many requests, please retry later",
+    ]
+    assert all(error.query_id for error in errors)
+    assert errors[2].response.headers["Retry-After"] == "1"
+    assert client.get(f"/dedicated/server/{new_server}")["name"] == new_server
+    assert [rule["fired"] for rule in faulty.admin("GET", "faults")["rules"]] == [1, 1, 1]
+
+
+def test_rate_faults_are_reproducible_with_the_same_seed(faulty: RunningEmulator, new_server: str) -> None:
+    client = ovh_client(faulty)
+    spec = {
+        "seed": 7,
+        "rules": [{"route": GET_SERVER, "serviceName": new_server, "status": 503, "rate": 0.5}],
+    }
+
+    runs = []
+    for _ in range(2):
+        faulty.set_faults(spec)
+        runs.append([outcome(lambda: client.get(f"/dedicated/server/{new_server}")) for _ in range(30)])
+
+    assert runs[0] == runs[1]
+    assert set(runs[0]) == {200, 503}
+
+
+def test_latency_delays_answers_of_the_matching_route_only(faulty: RunningEmulator, new_server: str) -> None:
+    impatient = ovh.Client(
+        endpoint=f"emulator-{faulty.port}",
+        application_key=faulty.application_key,
+        application_secret=faulty.application_secret,
+        consumer_key=faulty.consumer_key,
+        timeout=(5, 0.3),
+    )
+    ovh_client(faulty)  # registers the endpoint
+    faulty.set_faults({"rules": [{"route": GET_SERVER, "serviceName": new_server, "latency": 3}]})
+
+    with pytest.raises(ovh.exceptions.HTTPError, match="Low HTTP request failed"):
+        impatient.get(f"/dedicated/server/{new_server}")
+    assert new_server in impatient.get("/dedicated/server")
+
+
+def test_dropped_connection_gets_no_answer_and_the_call_is_not_processed(
+    faulty: RunningEmulator, new_server: str
+) -> None:
+    client = ovh_client(faulty)
+    faulty.set_faults({"rules": [{"route": REINSTALL, "drop": True, "times": 1}]})
+
+    with pytest.raises(ovh.exceptions.HTTPError) as caught:
+        reinstall(client, new_server, {"operatingSystem": "debian12_64"})
+
+    assert "Connection aborted" in str(caught.value.args[1])
+    assert client.get(f"/dedicated/server/{new_server}/task") == []
+    assert reinstall(client, new_server, {"operatingSystem": "debian12_64"})["status"] == "init"
+
+
+def test_lost_answer_of_an_accepted_reinstall(faulty: RunningEmulator, new_server: str) -> None:
+    client = ovh_client(faulty)
+    faulty.set_faults(
+        {"rules": [{"route": REINSTALL, "serviceName": new_server, "dropAnswer": True, "times": 1}]}
+    )
+
+    with pytest.raises(ovh.exceptions.HTTPError):
+        reinstall(client, new_server, byoi_body(faulty.image_url("small.raw")))
+
+    (task_id,) = client.get(f"/dedicated/server/{new_server}/task", function="reinstallServer")
+    with pytest.raises(ovh.exceptions.ResourceConflictError):
+        reinstall(client, new_server, byoi_body(faulty.image_url("small.raw")))
+    assert wait_for_task(client, new_server, task_id)["status"] == "done"
+    assert client.get(f"/dedicated/server/{new_server}")["os"] == "byoi_64"
+
+
+def test_task_fault_ends_the_install_in_ovh_error(faulty: RunningEmulator, new_server: str) -> None:
+    client = ovh_client(faulty)
+    faulty.set_faults({"rules": [{"task": "ovhError", "serviceName": new_server, "times": 1}]})
+
+    failed = reinstall(client, new_server, byoi_body(faulty.image_url("small.raw")))
+    task = wait_for_task(client, new_server, failed["taskId"])
+
+    assert task["status"] == "ovhError"
+    (step,) = [s for s in install_status(client, new_server)["progress"] if s["status"] == "error"]
+    assert step["error"] == task["comment"]
+    assert "OVHcloud" in task["comment"]
+    retried = reinstall(client, new_server, byoi_body(faulty.image_url("small.raw")))
+    assert wait_for_task(client, new_server, retried["taskId"])["status"] == "done"
+
+
+def test_task_fault_makes_an_install_that_never_finishes(faulty: RunningEmulator, new_server: str) -> None:
+    client = ovh_client(faulty)
+    faulty.set_faults({"rules": [{"task": "neverFinish", "serviceName": new_server}]})
+    stuck = reinstall(client, new_server, {"operatingSystem": "debian12_64"})
+    wait_until(lambda: current_step(client, new_server) == "Waiting for services to be up", what="the hang")
+
+    # A whole install on another server starts after the hang began, and ends while the hang goes on.
+    other = "ns2999001.emulator.ovh"
+    faulty.add_server(other)
+    reference = reinstall(client, other, {"operatingSystem": "debian12_64"})
+    assert wait_for_task(client, other, reference["taskId"])["status"] == "done"
+
+    assert client.get(f"/dedicated/server/{new_server}/task/{stuck['taskId']}")["status"] == "doing"
+    assert current_step(client, new_server) == "Waiting for services to be up"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"rules": [{"route": GET_SERVER, "status": 404}]},
+            "rules.0.status: 404 is not one of [429, 500, 503]",
+        ),
+        ({"rules": [{"route": GET_SERVER}]}, "rules.0: a rule needs one of status, drop, dropAnswer, task"),
+        ({"rules": [{"status": 500, "drop": True}]}, "rules.0: a rule does only one of"),
+        ({"rules": [{"route": "reinstall", "status": 500}]}, "rules.0.route: 'reinstall' does not match"),
+        ({"rules": [{"status": 500, "rate": 2}]}, "rules.0.rate: 2 is greater than the maximum of 1"),
+        ({"seeds": 1}, "spec: Additional properties are not allowed ('seeds' was unexpected)"),
+    ],
+)
+def test_invalid_fault_spec_is_refused_naming_the_field(
+    faulty: RunningEmulator, spec: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(EmulatorError, match="answered 400") as caught:
+        faulty.set_faults(spec)
+
+    assert message in str(caught.value)
+    assert faulty.admin("GET", "faults")["rules"] == []
