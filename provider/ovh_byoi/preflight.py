@@ -217,9 +217,11 @@ _STATUS_ADVICE: dict[int, tuple[str, str]] = {
 }
 
 
-def _status_finding(status: int, reason: str, display: str) -> Finding:
-    target, fix = _STATUS_ADVICE.get(status, ("image_url", guide_fix("download_failed")))
-    return Finding(target, f"downloading {display} answers HTTP {status} {reason}".rstrip(), fix)
+def _status_finding(status: int, reason: str | None, display: str, *, sent_credentials: bool) -> Finding:
+    # A 401 despite the user's headers means they were refused, not missing.
+    advice = _STATUS_ADVICE[403] if status == 401 and sent_credentials else _STATUS_ADVICE.get(status)
+    target, fix = advice or ("image_url", guide_fix("download_failed"))
+    return Finding(target, f"downloading {display} answers HTTP {status} {reason or ''}".rstrip(), fix)
 
 
 # Reading the body through `response.raw` raises urllib3's own errors, which requests does not wrap.
@@ -258,6 +260,7 @@ class _HttpSource:
     def __init__(self, url: str, headers: Mapping[str, str]) -> None:
         self.url = url
         self.display = redact_url_credentials(url)
+        self._user_headers = bool(headers) or "@" in urlsplit(url).netloc
         self._headers = {
             # OVH's downloader receives the bytes as stored: never let the server compress them for us.
             "Accept-Encoding": "identity",
@@ -292,7 +295,14 @@ class _HttpSource:
                 ) as response:
                     if not response.ok:
                         return _Probe(
-                            findings=[_status_finding(response.status_code, response.reason, self.display)]
+                            findings=[
+                                _status_finding(
+                                    response.status_code,
+                                    response.reason,
+                                    self.display,
+                                    sent_credentials=self._user_headers,
+                                )
+                            ]
                         )
                     first = _read_at_most(lambda n: response.raw.read(n, decode_content=False), HEAD_BYTES)
                     size = _total_size(response) or size
@@ -419,6 +429,10 @@ class _Layout:
 
 
 def _inspect_head(head: bytes, image_type: str, display: str) -> _Layout:
+    if not head:
+        return _Layout(
+            findings=[Finding("image_url", f"{display} is empty", "Publish the image itself at this URL.")]
+        )
     for magic, name, tool in _COMPRESSION_MAGIC:
         if head.startswith(magic):
             return _Layout(

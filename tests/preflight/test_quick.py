@@ -107,6 +107,13 @@ def test_wrong_credentials_are_reported(image_server: ImageServer) -> None:
         )
     )
     assert finding.field == "http_headers"
+    assert "refuses these credentials" in finding.fix
+
+
+def test_an_empty_file_is_not_an_image(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.raw"
+    empty.touch()
+    assert "is empty" in only(quick(str(empty))).message
 
 
 def test_a_server_refusing_head_is_checked_with_a_ranged_get(image_server: ImageServer) -> None:
