@@ -87,7 +87,7 @@ def main() -> None:
 )
 @click.pass_context
 def emulator(ctx: click.Context) -> None:
-    """Run a local emulator of the OVH API (see `ovh-byoi emulator --help`)."""
+    """Run a local emulator of the OVH API (options: `ovh-byoi emulator --help`)."""
     # Imported here so that the rest of the command does not pay for the emulator's web stack.
     from ovh_emulator.cli import main as emulator_main
 
@@ -417,25 +417,50 @@ def _preflight(session: Session, args: Any) -> None:
     "--spec", "spec_file", type=click.Path(path_type=Path, dir_okay=False), help="A YAML file of inputs."
 )
 @click.option("--image-url", help="Where OVH downloads the image (http or https).")
-@click.option("--image-type", "--type", type=click.Choice(["raw", "qcow2"], case_sensitive=False))
+@click.option(
+    "--image-type",
+    "--type",
+    type=click.Choice(["raw", "qcow2"], case_sensitive=False),
+    help="The image's real format.",
+)
 @click.option("--image-checksum", "--checksum", help="The image's hex digest.")
 @click.option(
-    "--image-checksum-type", "--checksum-type", type=click.Choice(["md5", "sha1", "sha256", "sha512"])
+    "--image-checksum-type",
+    "--checksum-type",
+    type=click.Choice(["md5", "sha1", "sha256", "sha512"]),
+    help="The digest's algorithm (default: inferred from its length).",
 )
-@click.option("--efi-bootloader-path", "--efi-path", help=r"e.g. \efi\debian\grubx64.efi")
-@click.option("--hostname")
+@click.option(
+    "--efi-bootloader-path", "--efi-path", help=r"The bootloader UEFI starts, e.g. \efi\debian\grubx64.efi."
+)
+@click.option("--hostname", help="The server's new host name.")
 @click.option("--ssh-key", help="An OpenSSH public key line, or @FILE.")
 @click.option(
     "--config-drive-user-data", "--user-data", help="A #cloud-config document or a script, or @FILE."
 )
 @click.option(
-    "--config-drive-metadata", "--metadata", multiple=True, metavar="KEY=VALUE", callback=_parse_pairs
+    "--config-drive-metadata",
+    "--metadata",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=_parse_pairs,
+    help="Cloud-init metadata (repeatable).",
 )
 @click.option(
-    "-H", "--http-header", "http_headers", multiple=True, metavar="'NAME: VALUE'", callback=_parse_headers
+    "-H",
+    "--http-header",
+    "http_headers",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    callback=_parse_headers,
+    help="An HTTP header the download needs (repeatable).",
 )
-@click.option("--operating-system", type=click.Choice(["byoi_64", "byolinux_64"]))
-@click.option("--timeout-minutes", type=int)
+@click.option(
+    "--operating-system",
+    type=click.Choice(["byoi_64", "byolinux_64"]),
+    help="OVH's template (default byoi_64).",
+)
+@click.option("--timeout-minutes", type=int, help="How long to wait for OVH before giving up (default 120).")
 @click.option(
     "--preflight", type=click.Choice(["quick", "full", "off"]), help="Image checks first (default quick)."
 )
