@@ -3,11 +3,14 @@
 Two rules shape every function here. Never a second reinstall while one runs: before asking, the newest
 reinstall task is looked at and waited for, and OVH's own "already running" refusals (both of its forms) are
 waited out. Never a reinstall asked twice: when the reinstall request gets no usable answer (network failure,
-5xx), the task list is read again before asking anew, and a task that appeared since is ours.
+5xx), the task list is read again before asking anew, and a task that appeared since is ours; and a run that
+was interrupted (or reached its deadline) leaves an open record in the journal, so that the next run of the
+same install follows that task instead of erasing the server again.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -22,6 +25,7 @@ from .errors import (
     PreflightFailedError,
     TaskFailedError,
 )
+from .journal import Journal
 from .ovh_api import OvhApi, OvhSettings, Server, Task
 from .preflight import run_preflight
 from .spec import ByoiInstallationArgs, ByoiInstallationState, ReinstallRequest
@@ -35,6 +39,7 @@ OS_SETTLE_SECONDS = 60.0
 OS_POLL_SECONDS = 10.0
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def resource_id(service_name: str, task_id: int | None) -> str:
@@ -49,6 +54,7 @@ class Session:
     api: OvhApi
     retry: RetryPolicy
     progress: Progress
+    journal: Journal | None = None
 
     @classmethod
     def open(
@@ -63,7 +69,7 @@ class Session:
         clock = clock or Clock.from_env()
         progress = progress or Progress(service_name)
         retry = RetryPolicy(clock, Deadline(timeout_minutes, clock), progress)
-        return cls(OvhApi.connect(settings, service_name), retry, progress)
+        return cls(OvhApi.connect(settings, service_name), retry, progress, Journal.default())
 
     @property
     def service_name(self) -> str:
@@ -80,10 +86,17 @@ class Session:
 
     def install(self, args: ByoiInstallationArgs) -> ByoiInstallationState:
         """Verify the image, reinstall the server once, wait until OVH reports it done."""
-        if args.preflight != "off":
-            self.preflight(args)
-        task = self.start_reinstall(ReinstallRequest.from_args(args))
+        request = ReinstallRequest.from_args(args)
+        fingerprint = self.fingerprint(request)
+        task = self.resume(fingerprint) if fingerprint else None
+        if task is None:
+            if args.preflight != "off":
+                self.preflight(args)
+            task = self.start_reinstall(request, fingerprint=fingerprint)
         task = self.follow(task)
+        self._journal(
+            "close", lambda journal: journal.close(self.api.endpoint, self.service_name, task.task_id)
+        )
         if task.failed:
             raise self.task_failure(task)
         server = self.settled_server(args.operating_system)
@@ -110,7 +123,61 @@ class Session:
         if findings:
             raise PreflightFailedError(self.service_name, findings)
 
-    def start_reinstall(self, request: ReinstallRequest) -> Task:
+    # -- the journal of started reinstalls -------------------------------------------------------------------
+
+    def _journal(self, action: str, use: Callable[[Journal], R]) -> R | None:
+        """Use the journal; without one (or when it cannot be written) installing goes on, unresumable."""
+        if self.journal is None:
+            return None
+        try:
+            return use(self.journal)
+        except (OSError, sqlite3.Error) as exc:
+            self.progress.say(
+                f"cannot {action} in the reinstall journal {self.journal.path} ({exc}): an interrupted run "
+                "could not be resumed; set OVH_BYOI_JOURNAL to a writable file"
+            )
+            self.journal = None
+            return None
+
+    def fingerprint(self, request: ReinstallRequest) -> str | None:
+        # Headers only say how to download the image: they do not change what ends up on the disk.
+        body = request.body()
+        body["customizations"].pop("httpHeaders", None)
+        return self._journal("read", lambda journal: journal.fingerprint(body))
+
+    def resume(self, fingerprint: str) -> Task | None:
+        """The reinstall an interrupted run started for this same install, if it is still the latest one."""
+        endpoint = self.api.endpoint
+        started = self._journal(
+            "read", lambda journal: journal.open_reinstall(endpoint, self.service_name, fingerprint)
+        )
+        if started is None:
+            return None
+        ids = self.reinstall_task_ids()
+        task = self.task(started.task_id) if ids and max(ids) == started.task_id else None
+        if task is None or task.failed:
+            # Another reinstall came since, OVH purged the task, or it failed: this run installs anew.
+            self._journal(
+                "close", lambda journal: journal.close(endpoint, self.service_name, started.task_id)
+            )
+            return None
+        self.progress.say(
+            f"an earlier run started this same install (OVH task {task.task_id}, {task.status}): "
+            "following it instead of reinstalling again"
+        )
+        return task
+
+    def _remember(self, task: Task, fingerprint: str | None) -> None:
+        if fingerprint:
+            endpoint = self.api.endpoint
+            self._journal(
+                "record",
+                lambda journal: journal.record(endpoint, self.service_name, task.task_id, fingerprint),
+            )
+
+    # -- asking for the reinstall ----------------------------------------------------------------------------
+
+    def start_reinstall(self, request: ReinstallRequest, *, fingerprint: str | None = None) -> Task:
         """Ask OVH for the reinstall, exactly once, and only when no reinstall runs on the server."""
         asked_with: set[int] | None = None
 
@@ -123,6 +190,7 @@ class Session:
                     self.progress.say(
                         f"OVH's answer was lost, but it started task {started.task_id}: following it"
                     )
+                    self._remember(started, fingerprint)
                     return started
             known = self.wait_while_reinstalling()
             try:
@@ -133,6 +201,7 @@ class Session:
                     # OVH answered and refused: it started nothing.
                     asked_with = None
                 raise
+            self._remember(task, fingerprint)
             self.progress.say(f"OVH started the reinstall: task {task.task_id}")
             return task
 

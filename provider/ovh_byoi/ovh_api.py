@@ -266,14 +266,16 @@ class OvhApi:
     tell transient failures apart; callers turn the final one into an `ApiRefusedError`.
     """
 
-    def __init__(self, client: ovh.Client, service_name: str) -> None:
+    def __init__(self, client: ovh.Client, service_name: str, *, endpoint: str = "") -> None:
         self._client = client
         self.service_name = service_name
+        self.endpoint = endpoint
         self._base = f"/dedicated/server/{service_name}"
 
     @classmethod
     def connect(cls, settings: OvhSettings, service_name: str) -> OvhApi:
-        return cls(make_client(settings), service_name)
+        endpoint = resolve_endpoint(settings.endpoint)
+        return cls(make_client(settings), service_name, endpoint=endpoint)
 
     def server(self) -> Server:
         return Server.model_validate(self._client.get(self._base))

@@ -224,8 +224,9 @@ class InstallTimeoutError(ByoiError):
         super().__init__(
             f"The reinstall of {service_name} (OVH task {task.task_id}) did not end within {minutes:g} "
             f"minutes: OVH still reports it {task.status}{where}. The server was left alone and OVH goes on "
-            f"installing.\nFix: follow it with `ovh-byoi status {service_name}`; once it has ended, run "
-            "`pulumi up` again (it never starts a reinstall while one runs), or raise timeout_minutes."
+            "installing.\nFix: run `pulumi up` again from this machine (or raise timeout_minutes): it "
+            f"follows this same task rather than reinstalling. `ovh-byoi status {service_name}` shows "
+            "OVH's progress."
         )
 
 

@@ -16,8 +16,6 @@ from .inputs import EFI_DEBIAN
 
 SERVER = "ns1000001.emulator.ovh"
 REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
-# What a provider process needs to wait in step with an emulator running at speed 600.
-PROVIDER_ENV = {"OVH_BYOI_TIME_SCALE": "600"}
 
 
 def stack_config(emulator: RunningEmulator) -> dict[str, str]:
@@ -44,9 +42,17 @@ def installs(emulator: RunningEmulator, service_name: str = SERVER) -> list[dict
 
 
 @pytest.fixture
-def provider(emulator: RunningEmulator, tmp_path: Path) -> Iterator[ProviderProcess]:
+def provider_env(tmp_path: Path) -> dict[str, str]:
+    """Waits in step with an emulator at speed 600; a journal of reinstalls of this test's own."""
+    return {"OVH_BYOI_TIME_SCALE": "600", "OVH_BYOI_JOURNAL": str(tmp_path / "journal" / "reinstalls.sqlite")}
+
+
+@pytest.fixture
+def provider(
+    emulator: RunningEmulator, provider_env: dict[str, str], tmp_path: Path
+) -> Iterator[ProviderProcess]:
     """A provider process as `pulumi up` starts it, configured with the stack config."""
-    with ProviderProcess(ByoiProvider(), env=PROVIDER_ENV, cwd=tmp_path) as process:
+    with ProviderProcess(ByoiProvider(), env=provider_env, cwd=tmp_path) as process:
         process.configure(stack_config(emulator))
         yield process
 

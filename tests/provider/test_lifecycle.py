@@ -20,7 +20,7 @@ from ovh_byoi.provider import ByoiProvider
 from ovh_byoi_harness.provider_process import ProviderCallError, ProviderProcess
 from ovh_emulator.testing import RunningEmulator
 
-from .conftest import PROVIDER_ENV, REINSTALL, SERVER, installs, stack_config, writes
+from .conftest import REINSTALL, SERVER, installs, stack_config, writes
 
 Inputs = Callable[..., dict[str, Any]]
 
@@ -276,10 +276,10 @@ def test_preflight_catches_a_bad_image_before_anything_is_erased(
 
 
 def test_a_refusal_carries_ovhs_words_query_id_and_fix(
-    emulator: RunningEmulator, image_inputs: Inputs, tmp_path: Path
+    emulator: RunningEmulator, image_inputs: Inputs, provider_env: dict[str, str], tmp_path: Path
 ) -> None:
     config = {**stack_config(emulator), "ovh:consumerKey": "a-consumer-key-ovh-does-not-know"}
-    with ProviderProcess(ByoiProvider(), env=PROVIDER_ENV, cwd=tmp_path) as provider:
+    with ProviderProcess(ByoiProvider(), env=provider_env, cwd=tmp_path) as provider:
         provider.configure(config)
         with pytest.raises(ProviderCallError) as failure:
             up(provider, image_inputs("debian.qcow2"))
@@ -461,3 +461,86 @@ def test_no_secret_in_the_pickled_provider_or_in_what_the_provider_prints(
     for secret in secrets:
         assert secret.encode() not in pickled
         assert secret not in provider.output
+
+
+def test_a_run_killed_mid_install_is_resumed_by_the_next_without_a_second_reinstall(
+    emulator: RunningEmulator, image_inputs: Inputs, provider_env: dict[str, str], tmp_path: Path
+) -> None:
+    inputs = image_inputs("debian.qcow2", preflight="off")
+    failures: list[Exception] = []
+    with ProviderProcess(ByoiProvider(), env=provider_env, cwd=tmp_path) as first_run:
+        first_run.configure(stack_config(emulator))
+        checked = first_run.check({}, inputs)
+
+        def create() -> None:
+            try:
+                first_run.create(checked.inputs)
+            except ProviderCallError as exc:
+                failures.append(exc)
+
+        creating = threading.Thread(target=create)
+        creating.start()
+        first_run.wait_for_line("OVH started the reinstall", timeout=30)
+        # As a second Ctrl-C or a dead CI runner would: the create never answers, Pulumi records nothing.
+        first_run.kill()
+        creating.join()
+    assert failures, "the killed run's create failed"
+
+    with ProviderProcess(ByoiProvider(), env=provider_env, cwd=tmp_path) as next_run:
+        next_run.configure(stack_config(emulator))
+        _, deployed = up(next_run, inputs)
+
+        [install] = installs(emulator)
+        assert install["status"] == "done"
+        assert deployed.outputs["task_id"] == install["taskId"]
+        assert writes(emulator) == {REINSTALL: 1}
+        assert "an earlier run started this same install" in next_run.output
+
+
+def test_a_deadline_leaves_the_install_running_and_the_next_run_follows_the_same_task(
+    provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs
+) -> None:
+    emulator.set_faults({"rules": [{"task": "neverFinish", "times": 1}]})
+    # One minute of OVH time is a tenth of a second at speed 600.
+    inputs = image_inputs("debian.qcow2", preflight="off", timeout_minutes=1)
+
+    for _ in range(2):
+        with pytest.raises(ProviderCallError) as timeout:
+            up(provider, inputs)
+        [install] = installs(emulator)
+        assert f"OVH task {install['taskId']}" in timeout.value.reason
+        assert "did not end within 1 minutes" in timeout.value.reason
+        assert "Fix: " in timeout.value.reason
+
+    assert install["status"] == "doing", "the server was left alone"
+    assert writes(emulator) == {REINSTALL: 1}, "the second run followed the task the first one started"
+
+
+def test_asking_again_for_an_install_that_was_seen_through_reinstalls(
+    provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs
+) -> None:
+    # `pulumi up --replace` of the same image: the first install ended, so nothing is resumed.
+    inputs = provider.check({}, image_inputs("small.qcow2", preflight="off")).inputs
+
+    first = provider.create(inputs)
+    second = provider.create(inputs)
+
+    assert second.outputs["task_id"] != first.outputs["task_id"]
+    assert [entry["status"] for entry in installs(emulator)] == ["done", "done"]
+    assert writes(emulator) == {REINSTALL: 2}
+
+
+def test_without_a_writable_journal_installing_goes_on_and_says_so(
+    emulator: RunningEmulator, image_inputs: Inputs, provider_env: dict[str, str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    env = {**provider_env, "OVH_BYOI_JOURNAL": str(blocker / "reinstalls.sqlite")}
+    with ProviderProcess(ByoiProvider(), env=env, cwd=tmp_path) as provider:
+        provider.configure(stack_config(emulator))
+        _, deployed = up(provider, image_inputs("small.qcow2", preflight="off"))
+        output = provider.output
+
+    assert [entry["status"] for entry in installs(emulator)] == ["done"]
+    assert deployed.outputs["task_id"] == installs(emulator)[0]["taskId"]
+    assert "reinstall journal" in output and "OVH_BYOI_JOURNAL" in output

@@ -12,7 +12,7 @@ from ovh_byoi import ByoiInstallation
 from ovh_byoi_harness.engine import ChangesNotExpectedError, LocalEngine
 from ovh_emulator.testing import RunningEmulator
 
-from .conftest import PROVIDER_ENV, REINSTALL, installs, stack_config, writes
+from .conftest import REINSTALL, installs, stack_config, writes
 
 SERVERS = ("ns1000001.emulator.ovh", "ns1000002.emulator.ovh")
 HEADER_VALUE = "Basic " + base64.b64encode(b"mirror:header-secret-5521").decode()
@@ -38,12 +38,12 @@ def fleet(image_inputs: Callable[..., dict[str, Any]], **changes: Any) -> Callab
 
 
 @pytest.fixture
-def engine(emulator: RunningEmulator, tmp_path: Path) -> LocalEngine:
+def engine(emulator: RunningEmulator, provider_env: dict[str, str], tmp_path: Path) -> LocalEngine:
     return LocalEngine(
         tmp_path / "state.json",
         config=stack_config(emulator),
         secret_config={"ovh:applicationSecret", "ovh:consumerKey"},
-        env=PROVIDER_ENV,
+        env=provider_env,
         cwd=tmp_path,
         passphrase="stack passphrase",
     )

@@ -1,0 +1,135 @@
+"""A local record of the reinstalls this machine asked OVH for, so that an interrupted run never asks twice.
+
+Pulumi forgets a create that was interrupted (a second Ctrl-C, a dead CI runner, a deadline): the next
+`pulumi up` creates the resource again. OVH's tasks do not say which image they install, so without a record
+the provider could not tell its own earlier reinstall from anyone else's and would erase the server a second
+time. Each reinstall OVH accepted is recorded with a fingerprint of what it installs; the run that sees it
+through to the end (or to a failure) closes it. A later install of the same thing on the same server finds
+the open record and follows that task instead of asking again, provided no other reinstall came after it.
+
+The file is SQLite (several provider processes may share it), at `OVH_BYOI_JOURNAL`, else
+`$XDG_STATE_HOME/ovh-byoi/reinstalls.sqlite` (`~/.local/state/...`). Fingerprints are keyed hashes (HMAC with
+a random key kept in the same file): the record holds no secret and no readable install detail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+__all__ = ["JOURNAL_ENV", "Journal", "OpenReinstall", "default_path"]
+
+JOURNAL_ENV: Final = "OVH_BYOI_JOURNAL"
+# Past this age an unfinished record is not resumed: OVH purges old tasks, and nobody resumes a week later.
+RESUME_WITHIN_SECONDS: Final = 7 * 24 * 3600
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS reinstalls (
+    endpoint TEXT NOT NULL,
+    service_name TEXT NOT NULL,
+    task_id INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    asked_at REAL NOT NULL,
+    closed_at REAL,
+    PRIMARY KEY (endpoint, service_name, task_id)
+);
+"""
+
+
+def default_path(environ: Mapping[str, str] = os.environ) -> Path:
+    explicit = environ.get(JOURNAL_ENV, "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    state_home = environ.get("XDG_STATE_HOME", "").strip() or str(Path.home() / ".local" / "state")
+    return Path(state_home) / "ovh-byoi" / "reinstalls.sqlite"
+
+
+@dataclass(frozen=True)
+class OpenReinstall:
+    """A reinstall OVH accepted for this install whose end no run has seen yet."""
+
+    task_id: int
+    asked_at: float
+
+
+class Journal:
+    """The record of one machine's reinstalls. Opened per call: safe across threads and processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._prepared = False
+
+    @classmethod
+    def default(cls) -> Journal:
+        return cls(default_path())
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; IMMEDIATE so that concurrent writers queue instead of failing."""
+        if not self._prepared:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.closing(sqlite3.connect(self.path, timeout=30.0)) as connection:
+                connection.executescript(_SCHEMA)
+            self._prepared = True
+        connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+            raise
+        finally:
+            connection.close()
+
+    def _key(self, connection: sqlite3.Connection) -> bytes:
+        row = connection.execute("SELECT value FROM settings WHERE name = 'fingerprint_key'").fetchone()
+        if row is not None:
+            return bytes.fromhex(row[0])
+        key = secrets.token_bytes(32)
+        connection.execute("INSERT INTO settings VALUES ('fingerprint_key', ?)", (key.hex(),))
+        return key
+
+    def fingerprint(self, body: Mapping[str, Any]) -> str:
+        """A keyed hash of a reinstall request body: equal bodies, equal fingerprints."""
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        with self._connect() as connection:
+            return hmac.new(self._key(connection), canonical, hashlib.sha256).hexdigest()
+
+    def record(self, endpoint: str, service_name: str, task_id: int, fingerprint: str) -> None:
+        """OVH accepted a reinstall: remember it until a run sees its end."""
+        with self._connect() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO reinstalls VALUES (?, ?, ?, ?, ?, NULL)",
+                (endpoint, service_name, task_id, fingerprint, time.time()),
+            )
+
+    def open_reinstall(self, endpoint: str, service_name: str, fingerprint: str) -> OpenReinstall | None:
+        """The newest unclosed reinstall of this very install on this server, if recent enough."""
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT task_id, asked_at FROM reinstalls WHERE endpoint = ? AND service_name = ? "
+                "AND fingerprint = ? AND closed_at IS NULL AND asked_at > ? ORDER BY task_id DESC LIMIT 1",
+                (endpoint, service_name, fingerprint, time.time() - RESUME_WITHIN_SECONDS),
+            ).fetchone()
+        return OpenReinstall(int(row[0]), float(row[1])) if row else None
+
+    def close(self, endpoint: str, service_name: str, task_id: int) -> None:
+        """A run saw the reinstall end (done or failed): never resume it again."""
+        with self._connect() as connection:
+            connection.execute(
+                "UPDATE reinstalls SET closed_at = ? WHERE endpoint = ? AND service_name = ? AND task_id = ?",
+                (time.time(), endpoint, service_name, task_id),
+            )
