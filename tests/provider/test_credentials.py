@@ -1,0 +1,133 @@
+"""Credentials: stack config, then OVH_* variables, then ovh.conf, as OVH's client reads them; never kept."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ovh_byoi.errors import CredentialsError
+from ovh_byoi.ovh_api import OvhApi, OvhSettings, resolve_endpoint
+from ovh_byoi.provider import ByoiProvider
+from ovh_byoi_harness.provider_process import ProviderProcess
+from ovh_emulator.testing import RunningEmulator, start_emulator
+from pulumi.dynamic import ConfigureRequest
+from pulumi.dynamic.config import Config
+
+from .inputs import valid_inputs
+
+SERVER = "ns1000001.emulator.ovh"
+OVH_VARIABLES = (
+    "OVH_ENDPOINT",
+    "OVH_APPLICATION_KEY",
+    "OVH_APPLICATION_SECRET",
+    "OVH_CONSUMER_KEY",
+    "OVH_CLIENT_ID",
+    "OVH_CLIENT_SECRET",
+)
+
+
+@pytest.fixture(scope="module")
+def api_emulator() -> Iterator[RunningEmulator]:
+    with start_emulator(servers=1) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No OVH_* variable and no ovh.conf but the test's own (the current folder's comes first)."""
+    for name in OVH_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+
+
+def config_of(emulator: RunningEmulator, **overrides: str) -> dict[str, str]:
+    config = {
+        "ovh:endpoint": emulator.url,
+        "ovh:applicationKey": emulator.application_key,
+        "ovh:applicationSecret": emulator.application_secret,
+        "ovh:consumerKey": emulator.consumer_key,
+    }
+    config.update(overrides)
+    return {key: value for key, value in config.items() if value}
+
+
+def test_the_stack_config_keys_of_ovhs_pulumi_provider_are_used(api_emulator: RunningEmulator) -> None:
+    settings = OvhSettings.from_config(config_of(api_emulator).get)
+
+    assert OvhApi.connect(settings, SERVER).server().name == SERVER
+
+
+def test_the_stack_config_wins_over_the_environment(
+    api_emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OVH_CONSUMER_KEY", "a-consumer-key-from-another-account")
+    monkeypatch.setenv("OVH_ENDPOINT", "ovh-eu")
+    settings = OvhSettings.from_config(config_of(api_emulator).get)
+
+    assert OvhApi.connect(settings, SERVER).server().name == SERVER
+
+
+def test_missing_keys_come_from_ovh_variables(
+    api_emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OVH_ENDPOINT", api_emulator.url)
+    monkeypatch.setenv("OVH_APPLICATION_KEY", api_emulator.application_key)
+    monkeypatch.setenv("OVH_APPLICATION_SECRET", api_emulator.application_secret)
+    monkeypatch.setenv("OVH_CONSUMER_KEY", api_emulator.consumer_key)
+
+    assert OvhApi.connect(OvhSettings(), SERVER).server().name == SERVER
+
+
+def test_then_from_ovh_conf_in_the_project_folder(api_emulator: RunningEmulator, tmp_path: Path) -> None:
+    # OVH's client resolves ./ovh.conf when it is imported: in the plugin, whose folder is the project's.
+    (tmp_path / "ovh.conf").write_text(
+        f"[default]\nendpoint={api_emulator.url}\n\n[{api_emulator.url}]\n"
+        f"application_key={api_emulator.application_key}\n"
+        f"application_secret={api_emulator.application_secret}\n"
+        f"consumer_key={api_emulator.consumer_key}\n"
+    )
+    inputs = {**valid_inputs(), "adopt": True}
+    with ProviderProcess(ByoiProvider(), env={"OVH_BYOI_TIME_SCALE": "600"}, cwd=tmp_path) as provider:
+        provider.configure({"project:unrelated": "value"})
+        adopted = provider.create(provider.check({}, inputs).inputs)
+
+    assert adopted.outputs["os"] == "debian12_64", "the server was read with the credentials of ovh.conf"
+
+
+def test_an_endpoint_is_a_region_name_or_the_url_of_an_api() -> None:
+    assert resolve_endpoint("ovh-ca") == "ovh-ca"
+    assert resolve_endpoint("http://127.0.0.1:9/1.0/") == "http://127.0.0.1:9/1.0"
+
+
+@pytest.mark.parametrize(("endpoint", "expected"), [(None, "no endpoint"), ("ovh-mars", "unknown endpoint")])
+def test_a_missing_or_unknown_endpoint_says_how_to_set_it(endpoint: str | None, expected: str) -> None:
+    with pytest.raises(CredentialsError) as error:
+        resolve_endpoint(endpoint)
+    assert expected in str(error.value)
+    assert "ovh:endpoint" in str(error.value) or "ovh-eu" in str(error.value)
+
+
+def test_missing_credentials_say_which_keys_to_set(api_emulator: RunningEmulator) -> None:
+    settings = OvhSettings.from_config(config_of(api_emulator, **{"ovh:applicationSecret": ""}).get)
+
+    with pytest.raises(CredentialsError) as error:
+        OvhApi.connect(settings, SERVER)
+    assert "ovh:applicationSecret" in str(error.value)
+    assert api_emulator.consumer_key not in str(error.value)
+
+
+def test_settings_never_show_secrets(api_emulator: RunningEmulator) -> None:
+    settings = OvhSettings.from_config(config_of(api_emulator).get)
+
+    assert api_emulator.application_secret not in repr(settings)
+    assert api_emulator.consumer_key not in repr(settings)
+
+
+def test_configure_keeps_nothing_in_the_provider_object(api_emulator: RunningEmulator) -> None:
+    provider = ByoiProvider()
+
+    provider.configure(ConfigureRequest(Config(config_of(api_emulator), "project")))
+
+    assert provider.__dict__ == {}, "dill pickles instance attributes into every resource's state"
