@@ -48,7 +48,7 @@ def ovh_byoi(emulator: RunningEmulator) -> Callable[..., Outcome]:
 
 
 @pytest.fixture
-def ovh_byoi_offline(tmp_path: object) -> Callable[..., Outcome]:
+def ovh_byoi_offline() -> Callable[..., Outcome]:
     """Runs `ovh-byoi ARGS...` with no OVH configuration at all."""
 
     def run(*args: str, input: str | None = None) -> Outcome:

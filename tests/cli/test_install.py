@@ -129,7 +129,7 @@ def test_preflight_qcow2_with_backing_file(
 
 
 def test_preflight_unwritable_image(ovh_byoi: Run, emulator: RunningEmulator) -> None:
-    outcome = install(ovh_byoi, emulator.image_url("truncated.qcow2"), "qcow2", "--preflight", "full")
+    outcome = install(ovh_byoi, emulator.image_url("corrupt.qcow2"), "qcow2", "--preflight", "full")
     assert_caught(outcome, emulator, "the qcow2 image is damaged", "qemu-img convert -f")
 
 
@@ -204,8 +204,7 @@ def test_with_preflight_off_the_failed_task_is_reported_with_the_guides_fix(
     elif row == "unreachable url":
         image_url = f"http://127.0.0.1:{unused_port}/debian.raw"
     elif row == "unwritable image":
-        # OVH's installer cannot follow a backing file it does not have.
-        image_url, image_type = image_server.url("overlay.qcow2"), "qcow2"
+        image_url, image_type = emulator.image_url("corrupt.qcow2"), "qcow2"
 
     outcome = install(ovh_byoi, image_url, image_type, "--preflight", "off", *extra, server=server)
 
