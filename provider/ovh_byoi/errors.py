@@ -13,7 +13,8 @@ The exception tree::
     │   ├── CredentialsError             unknown application key, invalid or missing consumer key
     │   ├── PermissionDeniedError        the credentials lack the right to make this call
     │   └── ServerNotFoundError          no such server (or task) for these credentials
-    └── PreflightFailedError        the image would fail: nothing was sent to OVH, the server is untouched
+    ├── PreflightFailedError        the image would fail: nothing was sent to OVH, the server is untouched
+    └── InstallTimeoutError         (ovh_byoi.waiting) the deadline passed while OVH still installs
 
 `fix_for` looks a text up in the one catalog of known failures (every text of the seed guide's table of
 common customer errors, and the older ones): it returns the guide's fix, or ``None`` for a text it does not
