@@ -293,10 +293,12 @@ class Installer:
     async def _run_step(self, context: InstallContext, task: Task) -> None:
         install, planned = context.install, PLAN[context.install.step_index]
         step = install.steps[install.step_index]
-        if step.status != "doing" or install.step_started is None:
+        if step.status != "doing":
             step.status = "doing"
-            install.step_started = time.time()
+            if install.step_started is None:  # the first step starts when the task turns `doing`
+                install.step_started = task.start_date + (INIT_SECONDS + TODO_SECONDS) / self._speed
             self._store.update_install(install)
+        assert install.step_started is not None
         if install.fault == "ovhError" and planned.comment == OVH_ERROR_STEP:
             raise InstallFailure(OVH_ERROR_TEXT, "ovhError")
         if install.fault == "neverFinish" and planned.comment == NEVER_ENDING_STEP:
@@ -304,10 +306,14 @@ class Installer:
         if planned.work is not None:
             await planned.work(context)
             self._store.update_server(context.server)
-        await self._sleep_until(install.step_started + planned.seconds / self._speed)
+        worked_until = time.time()
+        deadline = install.step_started + planned.seconds / self._speed
+        await self._sleep_until(deadline)
         step.status = "done"
         install.step_index += 1
-        install.step_started = None
+        # The next step starts when this one was due to end (or when its work did, if later), not when the
+        # loop woke up: late wake-ups do not add up over 21 steps at high speed.
+        install.step_started = max(deadline, worked_until)
         self._store.update_install(install)
 
     def _finish(self, context: InstallContext, task: Task) -> None:

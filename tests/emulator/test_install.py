@@ -1,4 +1,4 @@
-"""A BYOI reinstall through OVH's real client, from the request to the bytes on the emulated disk."""
+"""A reinstall through OVH's real client, from the request to the bytes on the emulated disk."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import subprocess
 from pathlib import Path
 
 import ovh
+import pytest
+import requests
 from ovh_emulator.images import build_image
+from ovh_emulator.installs import redact_url
 from ovh_emulator.testing import RunningEmulator
 
-from .api import SERVER, assert_schema, byoi_body, wait_for_task
+from .api import assert_answer, assert_schema, byoi_body, current_step, reinstall, wait_for_task, wait_until
 
 
 def sha256(path: Path) -> str:
@@ -25,47 +28,135 @@ def raw_sha256(image: Path, tmp_path: Path) -> str:
 
 
 def test_raw_image_is_written_to_the_disk_and_the_server_runs_byoi(
-    emulator: RunningEmulator, client: ovh.Client, test_images: dict[str, Path]
+    shared_emulator: RunningEmulator, shared_client: ovh.Client, new_server: str, test_images: dict[str, Path]
 ) -> None:
     image = test_images["debian.raw"]
     body = byoi_body(
-        emulator.image_url("debian.raw"),
+        shared_emulator.image_url("debian.raw"),
         imageCheckSum=hashlib.sha512(image.read_bytes()).hexdigest(),
         imageCheckSumType="sha512",
         hostname="web-1",
+        sshKey="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey admin@example",
         configDriveUserData="I2Nsb3VkLWNvbmZpZwo=",
         configDriveMetadata={"role": "web"},
     )
 
-    task = client.post(f"/dedicated/server/{SERVER}/reinstall", **body)
+    task = reinstall(shared_client, new_server, body)
 
     assert_schema("dedicated.server.Task", task)
-    assert task["status"] == "init"
-    assert task["function"] == "reinstallServer"
-    done = wait_for_task(client, SERVER, task["taskId"])
-    assert_schema("dedicated.server.Task", done)
+    assert (task["status"], task["function"]) == ("init", "reinstallServer")
+    done = wait_for_task(shared_client, new_server, task["taskId"])
     assert done["status"] == "done"
-    assert client.get(f"/dedicated/server/{SERVER}")["os"] == "byoi_64"
-    view = emulator.server(SERVER)
+    server = shared_client.get(f"/dedicated/server/{new_server}")
+    assert (server["os"], server["efiBootloaderPath"]) == ("byoi_64", "\\efi\\debian\\grubx64.efi")
+    view = shared_emulator.server(new_server)
     assert view["diskSha256"] == sha256(image)
-    assert view["efiBootloaderPath"] == "\\efi\\debian\\grubx64.efi"
-    assert view["configDrive"]["userData"] == "I2Nsb3VkLWNvbmZpZwo="
-    assert view["configDrive"]["metadata"] == {"role": "web"}
-    assert view["configDrive"]["hostname"] == "web-1"
-    assert [(i["taskId"], i["status"], i["outOfBand"]) for i in view["installs"]] == [
-        (task["taskId"], "done", False)
+    assert view["configDrive"] == {
+        "userData": "I2Nsb3VkLWNvbmZpZwo=",
+        "metadata": {"role": "web"},
+        "hostname": "web-1",
+        "sshKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey admin@example",
+    }
+    assert [(i["taskId"], i["status"], i["outOfBand"], i["imageURL"]) for i in view["installs"]] == [
+        (task["taskId"], "done", False, shared_emulator.image_url("debian.raw"))
     ]
 
 
 def test_qcow2_image_is_converted_to_raw_on_the_disk(
-    emulator: RunningEmulator, client: ovh.Client, test_images: dict[str, Path], tmp_path: Path
+    shared_emulator: RunningEmulator,
+    shared_client: ovh.Client,
+    new_server: str,
+    test_images: dict[str, Path],
+    tmp_path: Path,
 ) -> None:
-    task = client.post(
-        f"/dedicated/server/{SERVER}/reinstall", **byoi_body(emulator.image_url("debian.qcow2"), "qcow2")
+    body = byoi_body(shared_emulator.image_url("debian.qcow2"), "qcow2", imageCheckSumType="md5")
+    body["customizations"]["imageCheckSum"] = hashlib.md5(
+        test_images["debian.qcow2"].read_bytes()
+    ).hexdigest()
+
+    task = reinstall(shared_client, new_server, body)
+
+    assert wait_for_task(shared_client, new_server, task["taskId"])["status"] == "done"
+    written = shared_emulator.server(new_server)["diskSha256"]
+    assert written == raw_sha256(test_images["debian.qcow2"], tmp_path)
+    assert written != sha256(test_images["debian.qcow2"])
+
+
+def test_reinstall_replaces_what_the_previous_one_wrote(
+    shared_emulator: RunningEmulator, shared_client: ovh.Client, new_server: str, test_images: dict[str, Path]
+) -> None:
+    for name in ("debian.raw", "ubuntu.raw"):
+        body = byoi_body(shared_emulator.image_url(name), efiBootloaderPath="\\efi\\ubuntu\\shimx64.efi")
+        body["operatingSystem"] = "byolinux_64"
+        wait_for_task(shared_client, new_server, reinstall(shared_client, new_server, body)["taskId"])
+
+    view = shared_emulator.server(new_server)
+    assert view["diskSha256"] == sha256(test_images["ubuntu.raw"])
+    assert [entry["diskSha256"] for entry in view["installs"]] == [
+        sha256(test_images["debian.raw"]),
+        sha256(test_images["ubuntu.raw"]),
+    ]
+    assert view["os"] == "byolinux_64"
+
+
+def test_out_of_band_reinstall_is_a_real_task_that_changes_the_server(
+    shared_emulator: RunningEmulator, shared_client: ovh.Client, new_server: str
+) -> None:
+    ours = reinstall(shared_client, new_server, byoi_body(shared_emulator.image_url("small.raw")))
+    wait_for_task(shared_client, new_server, ours["taskId"])
+
+    theirs = shared_emulator.reinstall_out_of_band(new_server, "ubuntu2404-server_64")
+
+    assert_schema("dedicated.server.Task", theirs)
+    tasks = shared_client.get(f"/dedicated/server/{new_server}/task", function="reinstallServer")
+    assert tasks == [ours["taskId"], theirs["taskId"]]
+    wait_until(lambda: current_step(shared_client, new_server), what="the out-of-band install to run")
+    with pytest.raises(ovh.exceptions.ResourceConflictError):
+        reinstall(shared_client, new_server, byoi_body(shared_emulator.image_url("small.raw")))
+    assert wait_for_task(shared_client, new_server, theirs["taskId"])["status"] == "done"
+    server = shared_client.get(f"/dedicated/server/{new_server}")
+    assert_answer("GET", "/dedicated/server/{serviceName}", server)
+    assert server["os"] == "ubuntu2404-server_64"
+    view = shared_emulator.server(new_server)
+    assert view["diskSha256"] is None
+    assert [(entry["outOfBand"], entry["operatingSystem"]) for entry in view["installs"]] == [
+        (False, "byoi_64"),
+        (True, "ubuntu2404-server_64"),
+    ]
+
+
+def test_admin_adds_servers_with_the_given_hardware(
+    shared_emulator: RunningEmulator, shared_client: ovh.Client
+) -> None:
+    added = shared_emulator.add_server(
+        "ns2888888.emulator.ovh", diskSizeBytes=2 * 10**12, memoryBytes=32 * 1024**3, bootMode="legacy"
     )
 
-    assert wait_for_task(client, SERVER, task["taskId"])["status"] == "done"
-    assert emulator.server(SERVER)["diskSha256"] == raw_sha256(test_images["debian.qcow2"], tmp_path)
+    assert (added["os"], added["installs"]) == ("debian12_64", [])
+    hardware = shared_client.get("/dedicated/server/ns2888888.emulator.ovh/specifications/hardware")
+    assert hardware["diskGroups"][0]["diskSize"] == {"unit": "TB", "value": 2}
+    assert hardware["memorySize"] == {"unit": "MB", "value": 32768}
+    assert hardware["bootMode"] == "legacy"
+    with pytest.raises(Exception, match="already exists"):
+        shared_emulator.add_server("ns2888888.emulator.ovh")
+    with pytest.raises(Exception, match="bootMode: 'bios' is not one of"):
+        shared_emulator.add_server("ns2888889.emulator.ovh", bootMode="bios")
+
+
+def test_images_are_served_with_their_size_and_nothing_outside_the_folder(
+    shared_emulator: RunningEmulator, test_images: dict[str, Path]
+) -> None:
+    head = requests.head(shared_emulator.image_url("small.raw"), timeout=10)
+    escape = requests.get(shared_emulator.base_url + "/images/..%2Fstate.sqlite", timeout=10)
+
+    assert head.status_code == 200
+    assert int(head.headers["Content-Length"]) == test_images["small.raw"].stat().st_size
+    assert escape.status_code == 404
+
+
+def test_urls_in_logs_lose_their_password() -> None:
+    assert redact_url("https://user:pa:ss@example.com/a@b.raw") == "https://user:***@example.com/a@b.raw"
+    assert redact_url("https://example.com/debian.raw") == "https://example.com/debian.raw"
 
 
 def test_build_image_makes_a_gpt_disk_with_the_bootloader_in_its_efi_partition(tmp_path: Path) -> None:
@@ -79,3 +170,15 @@ def test_build_image_makes_a_gpt_disk_with_the_bootloader_in_its_efi_partition(t
         ["mtype", "-i", f"{image}@@1M", "::/EFI/BOOT/BOOTX64.EFI"], capture_output=True, check=True
     )
     assert content.stdout == b"boot"
+    assert image.stat().st_size == 16 * 1024**2
+
+
+def test_build_image_qcow2_holds_the_same_disk(tmp_path: Path) -> None:
+    image = build_image(tmp_path / "disk.qcow2", fmt="qcow2", size_mib=8)
+
+    info = json.loads(
+        subprocess.run(["qemu-img", "info", "--output=json", str(image)], capture_output=True).stdout
+    )
+    assert (info["format"], info["virtual-size"]) == ("qcow2", 8 * 1024**2)
+    with pytest.raises(ValueError, match="efi_files"):
+        build_image(tmp_path / "bad.raw", efi_files={"../escape": b""})

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import ovh
 import pytest
-from ovh_emulator.testing import RunningEmulator
+from ovh_emulator.testing import RunningEmulator, start_emulator
 
 from .api import (
     SERVER,
@@ -23,6 +24,13 @@ from .api import (
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def emulator(images_dir: Path) -> Iterator[RunningEmulator]:
+    """A fresh emulator of the test's own: restarting it must not disturb other tests."""
+    with start_emulator(servers=1, speed=2000, images=images_dir) as running:
+        yield running
 
 
 def test_servers_tasks_and_installs_survive_a_restart(emulator: RunningEmulator, client: ovh.Client) -> None:
