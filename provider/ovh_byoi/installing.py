@@ -94,11 +94,13 @@ class Session:
                 self.preflight(args)
             task = self.start_reinstall(request, fingerprint=fingerprint)
         task = self.follow(task)
+        # The answer that reported the end: its query id is the one OVH support can trace.
+        query_id = self.api.last_query_id
         self._journal(
             "close", lambda journal: journal.close(self.api.endpoint, self.service_name, task.task_id)
         )
         if task.failed:
-            raise self.task_failure(task)
+            raise self.task_failure(task, query_id)
         server = self.settled_server(args.operating_system)
         self.progress.say(f"installed: OVH task {task.task_id} done, the server reports os {server.os!r}")
         return ByoiInstallationState(
@@ -279,7 +281,7 @@ class Session:
                 exc, service_name=self.service_name, action=f"follow task {task.task_id}"
             ) from None
 
-    def task_failure(self, task: Task) -> TaskFailedError:
+    def task_failure(self, task: Task, query_id: str | None = None) -> TaskFailedError:
         """The failed task as an error with all of OVH's reasons: task comment, note, failing step's error."""
         try:
             status = self.call("read the install steps", self.api.install_status)
@@ -288,7 +290,7 @@ class Session:
             status = None
         step = status.failed_step if status is not None else None
         reasons = [text for text in (step.error if step else None, task.comment, task.note) if text]
-        return TaskFailedError(self.service_name, task.task_id, task.status, reasons, query_id=None)
+        return TaskFailedError(self.service_name, task.task_id, task.status, reasons, query_id=query_id)
 
     def settled_server(self, operating_system: str) -> Server:
         """The server once it reports `operating_system`, or as it is after a grace period."""

@@ -116,11 +116,25 @@ def resolve_endpoint(configured: str | None) -> str:
     return str(endpoint)
 
 
-def make_client(settings: OvhSettings) -> ovh.Client:
+class Client(ovh.Client):  # type: ignore[misc]
+    """OVH's client, remembering the query id of its last answer (OVH support asks for it).
+
+    OVH's client keeps the query id only on errors; a failed task is reported by a successful read.
+    """
+
+    last_query_id: str | None = None
+
+    def raw_call(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().raw_call(*args, **kwargs)
+        self.last_query_id = response.headers.get("X-OVH-QUERYID")
+        return response
+
+
+def make_client(settings: OvhSettings) -> Client:
     """A new signed client. Values missing from `settings` come from `OVH_*` variables, then ovh.conf."""
     endpoint = resolve_endpoint(settings.endpoint)
     try:
-        return ovh.Client(
+        return Client(
             endpoint=endpoint,
             application_key=settings.application_key,
             application_secret=settings.application_secret,
@@ -271,6 +285,12 @@ class OvhApi:
         self.service_name = service_name
         self.endpoint = endpoint
         self._base = f"/dedicated/server/{service_name}"
+
+    @property
+    def last_query_id(self) -> str | None:
+        """OVH's query id of the last answer, when the client keeps it."""
+        query_id = getattr(self._client, "last_query_id", None)
+        return query_id if isinstance(query_id, str) else None
 
     @classmethod
     def connect(cls, settings: OvhSettings, service_name: str) -> OvhApi:

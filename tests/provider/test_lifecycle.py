@@ -245,6 +245,7 @@ def test_a_failed_install_carries_ovhs_reason_task_and_fix(
     assert str(install["taskId"]) in message
     assert "customerError" in message
     assert "no partition table was found" in message, "OVH's own words"
+    assert re.search(r"OVH query id: \S+", message)
     assert "Fix: " in message and "partition table" in message.split("Fix: ", 1)[1]
 
 
