@@ -1,0 +1,124 @@
+"""The root stack: one ByoiInstallation per server declared in stack config.
+
+    config:
+      ovh-byoi:defaults:            # inputs shared by every server
+        image_url: https://images.example.net/debian-12.qcow2
+        image_type: qcow2
+        efi_bootloader_path: \\efi\\debian\\grubx64.efi
+        config_drive_user_data:     # a YAML mapping becomes a #cloud-config document
+          packages: [htop]
+      ovh-byoi:servers:             # keyed by service name; each entry overrides the defaults, key by key
+        ns3001234.ip-51-91-2.eu: {hostname: web-1}
+        ns3001235.ip-51-91-2.eu: {hostname: web-2, protect: true}
+
+Every server's inputs are checked with the resource's own rules before anything is registered, so a typo is
+reported with the server, the key and the fix, for every server at once, and nothing runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+from ovh_byoi import ByoiInstallation, ByoiInstallationArgs
+from ovh_byoi.spec import check_inputs
+
+# Not an input of the resource: `protect: true` makes Pulumi refuse to replace (reinstall) or delete it.
+RESOURCE_OPTIONS = ("protect",)
+INPUTS = tuple(name for name in ByoiInstallationArgs.model_fields if name != "service_name")
+KEYS = INPUTS + RESOURCE_OPTIONS
+
+
+def _mapping(value: Any, where: str, problems: list[str]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        problems.append(f"{where}: must be a mapping of keys to values, not {type(value).__name__}")
+        return {}
+    return {str(key): item for key, item in value.items()}
+
+
+def _unknown_key(key: str, where: str) -> str:
+    if key == "service_name":
+        return (
+            f"{where}.service_name: a server's key under `servers` is its service name; remove service_name"
+        )
+    close = difflib.get_close_matches(key, KEYS, n=1)
+    hint = f"did you mean {close[0]}?" if close else f"keys are {', '.join(KEYS)}"
+    return f"{where}.{key}: not a key of a server ({hint})"
+
+
+Servers = dict[str, tuple[dict[str, Any], dict[str, Any]]]
+
+
+def read_servers(defaults: Any, servers: Any) -> tuple[Servers, list[str]]:
+    """Each server's inputs and resource options, and the config's problems (`where: what. Fix: how`)."""
+    problems: list[str] = []
+    shared = _mapping(defaults, "defaults", problems)
+    declared = _mapping(servers, "servers", problems)
+    problems += [_unknown_key(key, "defaults") for key in shared if key not in KEYS]
+    if not isinstance(shared.get("protect", False), bool):
+        problems.append("defaults.protect: must be true or false")
+    # A bad default is reported once, with the servers it applies to.
+    bad_defaults: dict[tuple[str, str], list[str]] = {}
+    result: Servers = {}
+    for service_name, entry in declared.items():
+        where = f"servers.{service_name}"
+        own = _mapping(entry, where, problems)
+        problems += [_unknown_key(key, where) for key in own if key not in KEYS]
+        if not isinstance(own.get("protect", False), bool):
+            problems.append(f"{where}.protect: must be true or false")
+        merged = {**shared, **own}
+        inputs = {key: value for key, value in merged.items() if key in INPUTS}
+        options = {key: value for key, value in merged.items() if key in RESOURCE_OPTIONS}
+        _, input_problems = check_inputs({"service_name": service_name, **inputs})
+        for problem in input_problems:
+            what = f"{problem.message}. Fix: {problem.fix}"
+            if problem.field == "service_name":
+                problems.append(f"{where}: {what}")
+            elif problem.field in shared and problem.field not in own:
+                bad_defaults.setdefault((problem.field, what), []).append(service_name)
+            else:
+                problems.append(f"{where}.{problem.field}: {what}")
+        result[service_name] = ({"service_name": service_name, **inputs}, options)
+    for (field, what), names in bad_defaults.items():
+        problems.append(f"defaults.{field} (for {', '.join(names)}): {what}")
+    return result, problems
+
+
+def main() -> None:
+    config = pulumi.Config()
+    servers, problems = read_servers(config.get_object("defaults"), config.get_object("servers"))
+    if problems:
+        count = len(problems)
+        lines = "\n".join(f"- {problem}" for problem in problems)
+        # RunError: the CLI shows the message alone, without a traceback of this program.
+        raise pulumi.RunError(
+            f"the stack config has {count} problem{'s' if count != 1 else ''}; nothing was changed:\n{lines}"
+        )
+    if not servers:
+        pulumi.log.warn("no servers in the stack config: add them under `servers`, keyed by service name")
+    installed: dict[str, ByoiInstallation] = {}
+    for service_name, (inputs, options) in servers.items():
+        # Named after the server, which never changes: a name that did would turn a reinstall into a
+        # create and a delete, and the preview would not show the `+-` replacement reviewers look for.
+        installed[service_name] = ByoiInstallation(
+            service_name, **inputs, opts=pulumi.ResourceOptions(protect=options.get("protect", False))
+        )
+    pulumi.export(
+        "servers",
+        {
+            service_name: {
+                "os": server.os,
+                "task_id": server.task_id,
+                "installed_at": server.installed_at,
+                "drift": server.drift,
+            }
+            for service_name, server in installed.items()
+        },
+    )
+
+
+main()
