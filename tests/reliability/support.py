@@ -1,0 +1,67 @@
+"""Values and steps the reliability tests share."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ovh_byoi.provider import ByoiProvider
+from ovh_byoi_harness.provider_process import CreateResult, ProviderProcess
+from ovh_emulator.testing import RunningEmulator
+
+T = TypeVar("T")
+
+# Distinctive values, so that finding one anywhere is never a coincidence.
+APPLICATION_SECRET = "appsecret-Zq81vK3nW0"
+CONSUMER_KEY = "consumerkey-Hy62pL9dX4"
+IMAGES_USER = "mirror"
+IMAGES_PASSWORD = "imagespw-Rt57mQ2sE8"
+HEADER_VALUE = "Basic " + base64.b64encode(f"{IMAGES_USER}:{IMAGES_PASSWORD}".encode()).decode()
+EFI_DEBIAN = "\\efi\\debian\\grubx64.efi"
+REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
+SPEED = 1500
+SECRET_ARGS = ("--application-secret", APPLICATION_SECRET, "--consumer-key", CONSUMER_KEY)
+
+
+def stack_config(emulator: RunningEmulator) -> dict[str, str]:
+    return {
+        "ovh:endpoint": emulator.url,
+        "ovh:applicationKey": emulator.application_key,
+        "ovh:applicationSecret": emulator.application_secret,
+        "ovh:consumerKey": emulator.consumer_key,
+    }
+
+
+def start_provider(emulator: RunningEmulator, env: dict[str, str], cwd: Path) -> ProviderProcess:
+    """A configured provider process, as `pulumi up` starts one."""
+    process = ProviderProcess(ByoiProvider(), env=env, cwd=cwd).start()
+    process.configure(stack_config(emulator))
+    return process
+
+
+def create(provider: ProviderProcess, inputs: Mapping[str, Any]) -> CreateResult:
+    """What `pulumi up` does for a new resource: check, then create with the checked inputs."""
+    checked = provider.check({}, inputs)
+    assert checked.ok, checked.failures
+    return provider.create(checked.inputs)
+
+
+def wait_until(condition: Callable[[], T | None], *, timeout: float = 30.0, what: str = "") -> T:
+    """The first truthy value of `condition()`, polled until `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what or condition}")
+        time.sleep(0.02)
+
+
+def install_status(emulator: RunningEmulator, service_name: str) -> str | None:
+    """The status of the server's latest install, as the emulator records it."""
+    history = emulator.server(service_name)["installs"]
+    return str(history[-1]["status"]) if history else None

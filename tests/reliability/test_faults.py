@@ -1,0 +1,107 @@
+"""A flaky OVH API, during the reinstall request and during polling: every install happens exactly once.
+
+Each scenario installs one image on a server of its own, through the suite's provider process, while the
+emulator injects the scenario's faults (restricted to that server). The emulator's install history is the
+judge: one reinstall, done, and it is the one the provider reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from ovh_byoi_harness.provider_process import ProviderProcess
+from ovh_emulator.testing import RunningEmulator
+
+from .ledger import Ledger
+from .support import REINSTALL, create
+
+TASK_LIST = "GET /1.0/dedicated/server/{serviceName}/task"
+TASK = "GET /1.0/dedicated/server/{serviceName}/task/{taskId}"
+STATUS = "GET /1.0/dedicated/server/{serviceName}/install/status"
+SERVER = "GET /1.0/dedicated/server/{serviceName}"
+HARDWARE = "GET /1.0/dedicated/server/{serviceName}/specifications/hardware"
+EVERY_SERVER_ROUTE = (REINSTALL, TASK_LIST, TASK, STATUS, SERVER, HARDWARE)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    rules: tuple[dict[str, Any], ...]
+    # How many reinstall requests reach the emulator: faults that refuse a call make the provider ask again;
+    # a lost answer must not.
+    reinstall_requests: int
+    says: str = ""
+
+
+SCENARIOS = {
+    "500 burst on the reinstall request": Scenario(({"route": REINSTALL, "status": 500, "times": 3},), 4),
+    "503 burst on the reinstall request": Scenario(({"route": REINSTALL, "status": 503, "times": 2},), 3),
+    "429 on the reinstall request": Scenario(({"route": REINSTALL, "status": 429, "times": 2},), 3),
+    "reinstall request dropped unanswered": Scenario(({"route": REINSTALL, "drop": True, "times": 2},), 3),
+    "latency on the reinstall request": Scenario(({"route": REINSTALL, "latency": 0.4, "times": 1},), 1),
+    "accepted reinstall, answer lost": Scenario(
+        ({"route": REINSTALL, "dropAnswer": True, "times": 1},), 1, "answer was lost"
+    ),
+    "answer lost, then the task list fails": Scenario(
+        (
+            {"route": REINSTALL, "dropAnswer": True, "times": 1},
+            {"route": TASK_LIST, "status": 503, "times": 3},
+        ),
+        1,
+        "answer was lost",
+    ),
+    "answer lost, slowly": Scenario(
+        ({"route": REINSTALL, "dropAnswer": True, "latency": 0.3, "times": 1},), 1
+    ),
+    "500 burst while polling the steps": Scenario(({"route": STATUS, "status": 500, "times": 4},), 1),
+    "503 burst while polling the task": Scenario(({"route": TASK, "status": 503, "times": 3},), 1),
+    "429 while polling": Scenario(
+        ({"route": TASK, "status": 429, "times": 2}, {"route": STATUS, "status": 429, "times": 2}), 1
+    ),
+    "connections dropped while polling": Scenario(
+        ({"route": STATUS, "drop": True, "times": 3}, {"route": TASK, "drop": True, "times": 2}), 1
+    ),
+    "latency while polling": Scenario(
+        ({"route": STATUS, "latency": 0.15, "times": 4}, {"route": TASK, "latency": 0.15, "times": 2}), 1
+    ),
+    "one call in four fails, everywhere": Scenario(
+        tuple(
+            {"route": route, "rate": 0.25, "status": status}
+            for route, status in zip(EVERY_SERVER_ROUTE, (503, 500, 503, 429, 500, 503), strict=True)
+        ),
+        0,  # random: any number of refused requests, but still one install
+    ),
+}
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_every_install_happens_exactly_once_despite_faults(
+    name: str,
+    provider: ProviderProcess,
+    ovh: RunningEmulator,
+    new_server: Callable[[], str],
+    image_inputs: Callable[..., dict[str, Any]],
+    inject: Callable[[dict[str, Any]], None],
+    ledger: Ledger,
+) -> None:
+    scenario = SCENARIOS[name]
+    server = new_server()
+    inject({"seed": 6, "rules": [{**rule, "serviceName": server} for rule in scenario.rules]})
+    requests_before = ovh.stats().get(REINSTALL, 0)
+    lines_before = len(provider.lines)
+
+    created = create(provider, image_inputs(server))
+
+    account = ledger.account(ovh, server, intended=1)
+    assert account.duplicates == 0 and account.lost == 0, account
+    [install] = account.history
+    assert created.outputs["task_id"] == install["taskId"], "the provider reports the install that happened"
+    assert created.id == f"{server}/{install['taskId']}"
+    fired = sum(rule["fired"] for rule in ovh.admin("GET", "faults")["rules"])
+    assert fired > 0, "the scenario's faults really happened"
+    if scenario.reinstall_requests:
+        assert ovh.stats()[REINSTALL] - requests_before == scenario.reinstall_requests
+    printed = "\n".join(line.text for line in provider.lines[lines_before:])
+    assert scenario.says in printed
