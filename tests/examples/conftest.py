@@ -1,0 +1,42 @@
+"""The examples, the root stack and the demo, run as a user runs them, against a fresh emulator."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from ovh_byoi_harness.demo import retarget, stack_config
+from ovh_byoi_harness.engine import LocalEngine
+from ovh_emulator.testing import RunningEmulator
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+# The provider waits in step with the emulator fixture's clock, 600 times faster than OVH's.
+PROVIDER_ENV = {"OVH_BYOI_TIME_SCALE": "600"}
+REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
+
+
+def project_engine(
+    project: Path, emulator: RunningEmulator, state: Path, *, stack: str, **overrides: Any
+) -> LocalEngine:
+    """The project with its `Pulumi.<stack>.yaml`, pointed at `emulator`; `overrides` are config keys."""
+    config = retarget(stack_config(project, stack), emulator.base_url)
+    config.update(overrides)
+    return LocalEngine.for_project(
+        project, state, stack=stack, config=config, env=PROVIDER_ENV, passphrase="examples"
+    )
+
+
+def reinstall_requests(emulator: RunningEmulator) -> int:
+    """How many reinstalls OVH (the emulator) was asked for, by anyone."""
+    return emulator.stats().get(REINSTALL, 0)
+
+
+def sha512(path: Path) -> str:
+    return hashlib.sha512(path.read_bytes()).hexdigest()
+
+
+def installs(emulator: RunningEmulator, service_name: str) -> list[dict[str, Any]]:
+    history: list[dict[str, Any]] = emulator.server(service_name)["installs"]
+    return history
