@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
@@ -31,9 +32,11 @@ def _invoke(args: list[str], env: dict[str, str], input: str | None = None) -> O
 
 
 @pytest.fixture
-def ovh_byoi(emulator: RunningEmulator) -> Callable[..., Outcome]:
-    """Runs `ovh-byoi ARGS...`; commands that talk to OVH get the emulator's endpoint and credentials."""
+def ovh_byoi(emulator: RunningEmulator, tmp_path: Path) -> Callable[..., Outcome]:
+    """Runs `ovh-byoi ARGS...`; commands that talk to OVH get the emulator's endpoint and credentials,
+    and a reinstall journal of their own (an emulator's port may be reused by the next test's)."""
     base_env = {
+        "OVH_BYOI_JOURNAL": str(tmp_path / "reinstalls.sqlite"),
         "OVH_APPLICATION_KEY": emulator.application_key,
         "OVH_APPLICATION_SECRET": emulator.application_secret,
         "OVH_CONSUMER_KEY": emulator.consumer_key,
