@@ -709,6 +709,9 @@ async def _guarded(
         request.method, template or request.path, request.match_info.get("serviceName")
     )
     if decision.latency:
+        # A slow API has the whole request before it is slow: a client that goes away meanwhile (a killed
+        # run) does not take back what it asked, so the body is read now, while the connection is open.
+        await request.read()
         await asyncio.sleep(decision.latency)
     if decision.drop:
         return _drop(request)
