@@ -18,10 +18,12 @@ REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
 
 
 def project_engine(
-    project: Path, emulator: RunningEmulator, state: Path, *, stack: str, **overrides: Any
+    project: Path, emulator: RunningEmulator | str, state: Path, *, stack: str, **overrides: Any
 ) -> LocalEngine:
-    """The project with its `Pulumi.<stack>.yaml`, pointed at `emulator`; `overrides` are config keys."""
-    config = retarget(stack_config(project, stack), emulator.base_url)
+    """The project with its `Pulumi.<stack>.yaml`, pointed at `emulator` (or a base URL); `overrides` are
+    config keys."""
+    base_url = emulator if isinstance(emulator, str) else emulator.base_url
+    config = retarget(stack_config(project, stack), base_url)
     config.update(overrides)
     return LocalEngine.for_project(
         project, state, stack=stack, config=config, env=PROVIDER_ENV, passphrase="examples"
@@ -31,6 +33,13 @@ def project_engine(
 def reinstall_requests(emulator: RunningEmulator) -> int:
     """How many reinstalls OVH (the emulator) was asked for, by anyone."""
     return emulator.stats().get(REINSTALL, 0)
+
+
+def writes(emulator: RunningEmulator) -> dict[str, int]:
+    """Every call of OVH's API the emulator received that is not a read."""
+    return {
+        route: count for route, count in emulator.stats().items() if not route.startswith(("GET", "HEAD"))
+    }
 
 
 def sha512(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""examples/01-single-server: one server, installed once, then left alone; a new image shows as a replacement."""
+"""examples/01-single-server: installed once, then left alone; a new image previews as a replacement."""
 
 from __future__ import annotations
 
@@ -17,7 +17,11 @@ def test_the_single_server_example_installs_once_and_previews_a_new_image_as_a_r
 ) -> None:
     checksum = sha512(test_images["debian.qcow2"])
     engine = project_engine(
-        PROJECT, emulator, tmp_path / "state.json", stack="emulator", **{"single-server:imageChecksum": checksum}
+        PROJECT,
+        emulator,
+        tmp_path / "state.json",
+        stack="emulator",
+        **{"single-server:imageChecksum": checksum},
     )
 
     first = engine.up().raise_for_errors()

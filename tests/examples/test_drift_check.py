@@ -1,0 +1,80 @@
+"""examples/03-drift-check: the project under the local engine, and its `drift-check` script's verdicts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ovh_byoi_harness.engine import ChangesNotExpectedError
+from ovh_emulator.testing import RunningEmulator
+
+from .conftest import EXAMPLES, REINSTALL, project_engine, writes
+
+PROJECT = EXAMPLES / "03-drift-check"
+DRIFTING = "ns1000002.emulator.ovh"
+
+
+def drift_check(emulator: RunningEmulator, state: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`./drift-check emulator`, with the stand-in for the Pulumi CLI first on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    pulumi = bin_dir / "pulumi"
+    pulumi.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" "{Path(__file__).with_name("pulumi_stand_in.py")}" "$@"\n'
+    )
+    pulumi.chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "STAND_IN_BASE_URL": emulator.base_url,
+        "STAND_IN_STATE": str(state),
+    }
+    return subprocess.run(
+        [str(PROJECT / "drift-check"), "emulator", str(PROJECT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_drift_check_passes_in_sync_and_fails_naming_a_server_reinstalled_out_of_band(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    engine = project_engine(PROJECT, emulator, state, stack="emulator")
+    engine.up().raise_for_errors()
+    engine.refresh(preview_only=True, expect_no_changes=True).raise_for_errors()
+
+    in_sync = drift_check(emulator, state, tmp_path)
+    assert in_sync.returncode == 0, in_sync.stdout + in_sync.stderr
+    assert "every server runs what the stack says" in in_sync.stdout
+
+    task = emulator.reinstall_out_of_band(DRIFTING)
+    emulator.wait_for_task(DRIFTING, task["taskId"])
+
+    with pytest.raises(ChangesNotExpectedError) as raised:
+        engine.refresh(preview_only=True, expect_no_changes=True)
+    assert [step.name for step in raised.value.result.changes()] == [DRIFTING]
+
+    drifted = drift_check(emulator, state, tmp_path)
+    assert drifted.returncode == 1, drifted.stdout + drifted.stderr
+    verdict = drifted.stdout.split("drift-check: emulator: DRIFT", 1)[1]
+    assert f"{DRIFTING} was reinstalled outside this stack (OVH task {task['taskId']}" in verdict
+    assert "ns1000001.emulator.ovh" not in verdict
+    assert writes(emulator) == {REINSTALL: 2}, "the stack's two installs; the checks only read"
+
+
+def test_the_drift_check_tells_a_failed_check_from_drift(emulator: RunningEmulator, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    project_engine(PROJECT, emulator, state, stack="emulator").up().raise_for_errors()
+    emulator.stop()
+
+    failed = drift_check(emulator, state, tmp_path)
+
+    assert failed.returncode == 2, failed.stdout + failed.stderr
+    assert "the check could not run" in failed.stderr
