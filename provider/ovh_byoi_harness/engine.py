@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import runpy
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +33,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks, set_mocks
 from pulumi.runtime.proto import resource_pb2
-from pulumi.runtime.settings import get_root_resource
+from pulumi.runtime.settings import SETTINGS, get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
@@ -903,6 +905,7 @@ class LocalEngine:
         # default executor, sized from `parallel`, runs the registrations as the language host does.
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
+        loop.set_exception_handler(_quiet_step_failures)
         executor = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="registration")
         loop.set_default_executor(executor)
         try:
@@ -921,13 +924,17 @@ class LocalEngine:
                     preview=run.preview,
                     monitor=_Monitor(run),
                 )
+                # MockSettings leaves the pending-outputs set to a default shared by every context: give this
+                # run its own, or tasks of an earlier run (on a closed loop) are awaited by this one.
+                SETTINGS.outputs = set()
                 try:
                     loop.run_until_complete(run_pulumi_func(lambda: _discard(body())))
                     run.result.stack_outputs = loop.run_until_complete(_stack_outputs())
                 except Exception as error:
                     if not _caused_by_step(error):
-                        run.result.program_error = f"{type(error).__name__}: {error}"
-                        self._say(f"! program failed: {run.result.program_error}")
+                        # As the CLI does for a program that raises: the whole traceback.
+                        run.result.program_error = "".join(traceback.format_exception(error)).rstrip()
+                        self._say(f"! the program failed:\n{run.result.program_error}")
         finally:
             # In-flight steps finish, as the engine lets running steps end after an error.
             executor.shutdown(wait=True)
@@ -937,10 +944,22 @@ class LocalEngine:
                     loop.run_until_complete(task)
             loop.close()
             asyncio.set_event_loop(None)
+            # Outputs of failed resources hold their exception; collect them here, not at some random point
+            # of the caller's thread.
+            gc.collect()
 
 
 def _discard(_value: object) -> None:
     """Programs' bodies return anything (runpy returns the module globals); the runtime wants None."""
+
+
+def _quiet_step_failures(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The outputs of a failed resource carry its failure, unread when nothing depends on them; the failure is
+    already reported in the result, so only other problems reach asyncio's handler."""
+    error = context.get("exception")
+    if isinstance(error, BaseException) and _caused_by_step(error):
+        return
+    loop.default_exception_handler(context)
 
 
 def _caused_by_step(error: BaseException) -> bool:

@@ -1,7 +1,8 @@
 """A small dynamic provider whose "cloud" is a directory, so tests can see and change what it did.
 
 Inputs: `world` (directory, required), `size` (int >= 0; a change replaces), `label` (a change updates),
-`sleep` (seconds create/update take), `fail` (create raises with this text), `crash` (create kills its own
+`sleep` (seconds create/update take), `rendezvous` (create waits, at most `sleep` seconds, until that many
+creates have started), `fail` (create raises with this text), `crash` (create kills its own
 process), `password` (echoed, so the engine's secret marking by name can be checked), `delete_before_replace`
 (diff asks for it).
 
@@ -34,7 +35,18 @@ from pulumi.dynamic import (
 )
 from pulumi.output import Unknown
 
-_INPUTS = ("world", "name", "size", "label", "sleep", "fail", "crash", "password", "delete_before_replace")
+_INPUTS = (
+    "world",
+    "name",
+    "size",
+    "label",
+    "sleep",
+    "rendezvous",
+    "fail",
+    "crash",
+    "password",
+    "delete_before_replace",
+)
 
 
 def _journal(world: str, call: str, **fields: Any) -> None:
@@ -85,7 +97,7 @@ class ToyProvider(ResourceProvider):
         id_ = f"toy-{uuid.uuid4().hex[:8]}"
         start = time.time()
         print(f"[{props.get('name')}] creating {id_}", file=sys.stderr, flush=True)
-        time.sleep(float(props.get("sleep", 0)))
+        self._wait(world, id_, props, start)
         if props.get("crash"):
             os.kill(os.getpid(), signal.SIGKILL)
         if props.get("fail"):
@@ -120,6 +132,21 @@ class ToyProvider(ResourceProvider):
         world = props["world"]
         (Path(world) / f"{id_}.json").unlink(missing_ok=True)
         _journal(world, "delete", id=id_, name=props.get("name"))
+
+    @staticmethod
+    def _wait(world: str, id_: str, props: dict[str, Any], start: float) -> None:
+        """`sleep` seconds; with `rendezvous`, only until that many creates have started (`sleep` is then the
+        deadline), so tests see how many calls run at once without betting on timings."""
+        seconds = float(props.get("sleep", 0))
+        if not props.get("rendezvous"):
+            time.sleep(seconds)
+            return
+        (Path(world) / f"started-{id_}").touch()
+        while (
+            len(list(Path(world).glob("started-*"))) < int(props["rendezvous"])
+            and time.time() < start + seconds
+        ):
+            time.sleep(0.02)
 
     def _seen(self) -> dict[str, Any]:
         return {"endpoint": getattr(self, "endpoint", None), "token": getattr(self, "token", None)}
