@@ -5,11 +5,13 @@ is recorded in every stack's state and never moves); the spec models describe wh
 OVH's reinstall call receives.
 """
 
+from .fleet import ByoiFleet
 from .provider import ByoiProvider
 from .resource import ByoiInstallation
 from .spec import ByoiInstallationArgs, ByoiInstallationState, ReinstallCustomizations, ReinstallRequest
 
 __all__ = [
+    "ByoiFleet",
     "ByoiInstallation",
     "ByoiInstallationArgs",
     "ByoiInstallationState",

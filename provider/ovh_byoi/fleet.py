@@ -1,0 +1,217 @@
+"""ByoiFleet: one image rolled across many servers, a canary first, then batches, stopping at a failure.
+
+Design notes (see the facts about Pulumi's dynamic providers for why):
+
+- One `ByoiInstallation` child per server, so each server keeps its own state, drift and failure.
+- Each child has an explicit `pulumi-python` provider of its own, named after its server
+  (`<fleet>-<service name>-provider`). A provider process serves at most four calls at once and the engine
+  runs Check inline, so servers sharing one provider would stall the rollout past four; one provider per
+  server removes the ceiling whatever `max_parallel` is. It also keeps every server on the same provider for
+  good: a resource whose provider changes is replaced, which here means erased, by engines released before
+  February 2025 (pulumi/pulumi#18509; later ones ask the provider's DiffConfig, which the dynamic provider
+  does not implement). Adding or removing servers, or changing `canary` or `max_parallel`, moves no server
+  to another provider. The cost is one provider process per server per run (about 50 MB, and a second of
+  start-up spent one server after the other, as the engine loads providers; see `benchmarks/`).
+- Explicit providers do not receive the stack config: each one gets the `ovh:*` keys the provider's
+  `configure()` reads as its own properties, the secret ones wrapped as secrets so that the state keeps
+  them encrypted. Keys left unset are left out: the provider then falls back to OVH_* variables and
+  ovh.conf, as the default provider does.
+- Batches are fixed by sorted service names: the first `canary` servers, then runs of `max_parallel`. Every
+  child of a batch `depends_on` the whole previous batch; the SDK registers a resource only once its
+  dependencies are done and never when one failed, so a failure stops the rollout where it is. Dependencies
+  are not part of a diff: a server moving to another batch (another server was added) is not changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import pulumi
+from pulumi.runtime.config import is_config_secret
+
+from .ovh_api import CONFIG_KEYS
+from .resource import ByoiInstallation
+
+__all__ = ["ByoiFleet"]
+
+DEFAULT_MAX_PARALLEL: Final = 4
+DYNAMIC_PROVIDER_PACKAGE: Final = "pulumi-python"
+# Credentials the provider's configure() reads that must stay encrypted in the state.
+SECRET_SETTINGS: Final = frozenset({"application_secret", "consumer_key", "client_secret"})
+# What a server may set for itself; everything ByoiInstallation takes but the server's own name.
+OVERRIDABLE: Final = (
+    "image_url",
+    "image_type",
+    "efi_bootloader_path",
+    "image_checksum",
+    "image_checksum_type",
+    "hostname",
+    "ssh_key",
+    "config_drive_user_data",
+    "config_drive_metadata",
+    "http_headers",
+    "operating_system",
+    "adopt",
+    "timeout_minutes",
+    "preflight",
+)
+
+
+def rollout_batches(service_names: Sequence[str], *, canary: int, max_parallel: int) -> list[list[str]]:
+    """The batches in rollout order: the first `canary` servers by name, then runs of `max_parallel`."""
+    ordered = sorted(service_names)
+    batches = [ordered[:canary]] if canary > 0 and ordered else []
+    rest = ordered[canary:]
+    batches += [rest[start : start + max_parallel] for start in range(0, len(rest), max_parallel)]
+    return batches
+
+
+def provider_credentials() -> dict[str, pulumi.Input[str]]:
+    """The stack's `ovh:*` config as the properties of an explicit provider, secrets kept secret."""
+    properties: dict[str, pulumi.Input[str]] = {}
+    for setting, key in CONFIG_KEYS.items():
+        namespace, name = key.split(":", 1)
+        config = pulumi.Config(namespace)
+        if setting in SECRET_SETTINGS or is_config_secret(key):
+            secret = config.get_secret(name)
+            if secret is not None:
+                properties[key] = secret
+        else:
+            value = config.get(name)
+            if value is not None:
+                properties[key] = value
+    return properties
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise pulumi.RunError(
+            f"ByoiFleet: {name} must be a whole number of at least {minimum}, got {value!r}. "
+            f"Fix: pass e.g. {name}={max(minimum, 1)}."
+        )
+    return value
+
+
+def _server_overrides(fleet: str, servers: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(servers, Mapping):
+        raise pulumi.RunError(
+            f"ByoiFleet {fleet}: servers must map service names to per-server settings, got "
+            f"{type(servers).__name__}. Fix: servers={{'ns1234567.ip-1-2-3.eu': {{'hostname': 'web-1'}}}}."
+        )
+    checked: dict[str, dict[str, Any]] = {}
+    for service_name, overrides in servers.items():
+        if not isinstance(service_name, str) or not service_name.strip():
+            raise pulumi.RunError(
+                f"ByoiFleet {fleet}: {service_name!r} is not a service name. Fix: use the server's "
+                "service name, as `ovh-byoi status` or OVH's control panel shows it (ns1234567.ip-1-2-3.eu)."
+            )
+        if overrides is None:
+            overrides = {}
+        if not isinstance(overrides, Mapping):
+            raise pulumi.RunError(
+                f"ByoiFleet {fleet}: the settings of {service_name} must be a mapping (or None), got "
+                f"{type(overrides).__name__}. Fix: {{'hostname': 'web-1'}}."
+            )
+        unknown = sorted(str(key) for key in overrides if key not in OVERRIDABLE)
+        if unknown:
+            raise pulumi.RunError(
+                f"ByoiFleet {fleet}: {service_name} sets {', '.join(unknown)}, which a server cannot set. "
+                f"Fix: use only {', '.join(OVERRIDABLE)} (the service name is the key itself)."
+            )
+        checked[service_name] = dict(overrides)
+    return checked
+
+
+class ByoiFleet(pulumi.ComponentResource):
+    """These OVHcloud dedicated servers run this image, rolled out a canary first, then in batches.
+
+    `servers` maps each service name to what it sets for itself (a hostname, an SSH key, its own user data,
+    or any other input of `ByoiInstallation`); every other input is shared. On each `pulumi up`, the servers
+    whose install changes are reinstalled in order: the first `canary` servers by name, then batches of at
+    most `max_parallel`, each batch once the previous one has finished. A failed install stops the rollout:
+    the servers of later batches are left untouched (those of the failed batch that were running finish).
+    Servers whose install does not change are not touched, whatever batch they fall in.
+    """
+
+    installations: dict[str, ByoiInstallation]
+    """Each server's installation, by service name."""
+    batches: list[list[str]]
+    """Service names in rollout order, batch by batch."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        servers: Mapping[str, Mapping[str, Any] | None],
+        image_url: pulumi.Input[str],
+        image_type: pulumi.Input[str],
+        efi_bootloader_path: pulumi.Input[str],
+        image_checksum: pulumi.Input[str] | None = None,
+        image_checksum_type: pulumi.Input[str] | None = None,
+        hostname: pulumi.Input[str] | None = None,
+        ssh_key: pulumi.Input[str] | None = None,
+        config_drive_user_data: pulumi.Input[str] | pulumi.Input[Mapping[str, Any]] | None = None,
+        config_drive_metadata: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None,
+        http_headers: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None,
+        operating_system: pulumi.Input[str] | None = None,
+        adopt: pulumi.Input[bool] | None = None,
+        timeout_minutes: pulumi.Input[int] | None = None,
+        preflight: pulumi.Input[str] | None = None,
+        canary: int = 1,
+        max_parallel: int = DEFAULT_MAX_PARALLEL,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """Declare that every server of `servers` runs the image at `image_url`, rolled out in batches.
+
+        The inputs are those of `ByoiInstallation`, shared by all servers; a server's own settings in
+        `servers` take precedence. `canary` (default 1, may be 0) servers go first, alone; then batches of
+        `max_parallel` (default 4) run at once.
+        """
+        overrides = _server_overrides(name, servers)
+        canary = _check_int("canary", canary, 0)
+        max_parallel = _check_int("max_parallel", max_parallel, 1)
+        super().__init__("ovh_byoi:index:ByoiFleet", name, None, opts)
+
+        shared: dict[str, Any] = {
+            "image_url": image_url,
+            "image_type": image_type,
+            "efi_bootloader_path": efi_bootloader_path,
+            "image_checksum": image_checksum,
+            "image_checksum_type": image_checksum_type,
+            "hostname": hostname,
+            "ssh_key": ssh_key,
+            "config_drive_user_data": config_drive_user_data,
+            "config_drive_metadata": config_drive_metadata,
+            "http_headers": http_headers,
+            "operating_system": operating_system,
+            "adopt": adopt,
+            "timeout_minutes": timeout_minutes,
+            "preflight": preflight,
+        }
+        credentials = provider_credentials()
+        self.batches = rollout_batches(list(overrides), canary=canary, max_parallel=max_parallel)
+        self.installations = {}
+        previous: list[pulumi.Resource] = []
+        for batch in self.batches:
+            current: list[pulumi.Resource] = []
+            for service_name in batch:
+                provider = pulumi.ProviderResource(
+                    DYNAMIC_PROVIDER_PACKAGE,
+                    f"{name}-{service_name}-provider",
+                    dict(credentials),
+                    pulumi.ResourceOptions(parent=self),
+                )
+                inputs = {**shared, **overrides[service_name]}
+                installation = ByoiInstallation(
+                    f"{name}-{service_name}",
+                    service_name=service_name,
+                    **inputs,
+                    opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(previous)),
+                )
+                self.installations[service_name] = installation
+                current.append(installation)
+            previous = current
+        self.register_outputs(
+            {"task_ids": {sn: installation.task_id for sn, installation in self.installations.items()}}
+        )
