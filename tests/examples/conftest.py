@@ -12,8 +12,6 @@ from ovh_emulator.testing import RunningEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-# The provider waits in step with the emulator fixture's clock, 600 times faster than OVH's.
-PROVIDER_ENV = {"OVH_BYOI_TIME_SCALE": "600"}
 REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
 
 
@@ -26,8 +24,14 @@ def project_engine(
     config = retarget(stack_config(project, stack), base_url)
     config.update(overrides)
     return LocalEngine.for_project(
-        project, state, stack=stack, config=config, env=PROVIDER_ENV, passphrase="examples"
+        project, state, stack=stack, config=config, env=provider_env(state.parent), passphrase="examples"
     )
+
+
+def provider_env(folder: Path) -> dict[str, str]:
+    """The provider waits in step with the emulator fixture's clock (600 times faster than OVH's), and keeps
+    its record of reinstalls in the test's own folder."""
+    return {"OVH_BYOI_TIME_SCALE": "600", "OVH_BYOI_JOURNAL": str(folder / "reinstalls.sqlite")}
 
 
 def reinstall_requests(emulator: RunningEmulator) -> int:

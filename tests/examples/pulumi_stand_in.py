@@ -3,9 +3,9 @@
     pulumi refresh --preview-only --expect-no-changes --diff --non-interactive --stack STACK
 
 It runs the refresh with the project's local engine (real provider processes, against the emulator at
-`STAND_IN_BASE_URL`, state in `STAND_IN_STATE`) and answers as the CLI does: the drifted properties as
-`--diff` shows them, then `error: no changes were expected but changes occurred` and status 255; any other
-failure is an `error:` line and status 255 too.
+`STAND_IN_BASE_URL`, state in `STAND_IN_STATE`, the reinstall journal at `OVH_BYOI_JOURNAL`) and answers as
+the CLI does: the drifted properties as `--diff` shows them, then `error: no changes were expected but changes
+occurred` and status 255; any other failure is an `error:` line and status 255 too.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
         os.environ["STAND_IN_STATE"],
         stack=stack,
         config=config,
-        env={"OVH_BYOI_TIME_SCALE": "600"},
+        env={"OVH_BYOI_TIME_SCALE": "600", "OVH_BYOI_JOURNAL": os.environ["OVH_BYOI_JOURNAL"]},
         passphrase="examples",
         progress=print,
     )

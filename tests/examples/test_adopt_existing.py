@@ -9,13 +9,13 @@ from pathlib import Path
 
 from ovh_emulator.testing import RunningEmulator
 
-from .conftest import EXAMPLES, installs, project_engine, reinstall_requests, sha512
+from .conftest import EXAMPLES, installs, project_engine, provider_env, reinstall_requests, sha512
 
 PROJECT = EXAMPLES / "02-adopt-existing"
 SERVER = "ns1000001.emulator.ovh"
 
 
-def install_by_hand(emulator: RunningEmulator, image_url: str) -> None:
+def install_by_hand(emulator: RunningEmulator, image_url: str, folder: Path) -> None:
     """What the server's owner did before the stack existed: `ovh-byoi install`, credentials from OVH_*."""
     env = {
         **os.environ,
@@ -23,7 +23,7 @@ def install_by_hand(emulator: RunningEmulator, image_url: str) -> None:
         "OVH_APPLICATION_KEY": emulator.application_key,
         "OVH_APPLICATION_SECRET": emulator.application_secret,
         "OVH_CONSUMER_KEY": emulator.consumer_key,
-        "OVH_BYOI_TIME_SCALE": "600",
+        **provider_env(folder),
     }
     command = [
         str(Path(sys.executable).with_name("ovh-byoi")),
@@ -45,7 +45,7 @@ def install_by_hand(emulator: RunningEmulator, image_url: str) -> None:
 def test_adopting_a_server_installed_by_hand_reinstalls_nothing(
     emulator: RunningEmulator, test_images: dict[str, Path], tmp_path: Path
 ) -> None:
-    install_by_hand(emulator, emulator.image_url("debian.qcow2"))
+    install_by_hand(emulator, emulator.image_url("debian.qcow2"), tmp_path)
     [by_hand] = installs(emulator, SERVER)
     assert by_hand["status"] == "done"
     state = tmp_path / "state.json"

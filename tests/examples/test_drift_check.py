@@ -11,7 +11,7 @@ import pytest
 from ovh_byoi_harness.engine import ChangesNotExpectedError
 from ovh_emulator.testing import RunningEmulator
 
-from .conftest import EXAMPLES, REINSTALL, project_engine, writes
+from .conftest import EXAMPLES, REINSTALL, project_engine, provider_env, writes
 
 PROJECT = EXAMPLES / "03-drift-check"
 DRIFTING = "ns1000002.emulator.ovh"
@@ -31,6 +31,7 @@ def drift_check(emulator: RunningEmulator, state: Path, tmp_path: Path) -> subpr
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "STAND_IN_BASE_URL": emulator.base_url,
         "STAND_IN_STATE": str(state),
+        **provider_env(state.parent),
     }
     return subprocess.run(
         [str(PROJECT / "drift-check"), "emulator", str(PROJECT)],
