@@ -154,7 +154,7 @@ class Session:
             "read", lambda journal: journal.open_reinstall(endpoint, self.service_name, fingerprint)
         )
         if started is None:
-            return None
+            return self.resume_unanswered(fingerprint)
         ids = self.reinstall_task_ids()
         task = self.task(started.task_id) if ids and max(ids) == started.task_id else None
         if task is None or task.failed:
@@ -168,6 +168,40 @@ class Session:
             "following it instead of reinstalling again"
         )
         return task
+
+    def resume_unanswered(self, fingerprint: str) -> Task | None:
+        """The task OVH started for a request whose run died before the answer came, if it started one."""
+        endpoint = self.api.endpoint
+        asked = self._journal(
+            "read", lambda journal: journal.unanswered(endpoint, self.service_name, fingerprint)
+        )
+        if asked is None:
+            return None
+        newer = [task_id for task_id in self.reinstall_task_ids() if task_id > asked.newest_known_task]
+        task = self.task(max(newer)) if newer else None
+        if task is None or task.failed:
+            # OVH never started it, or it failed: this run installs anew.
+            self._refused(fingerprint)
+            return None
+        self._remember(task, fingerprint)
+        self.progress.say(
+            f"an earlier run asked for this same install and was stopped before OVH answered; OVH started "
+            f"task {task.task_id} ({task.status}): following it instead of reinstalling again"
+        )
+        return task
+
+    def _asking(self, fingerprint: str | None, known: set[int]) -> None:
+        if fingerprint:
+            endpoint, newest = self.api.endpoint, max(known, default=0)
+            self._journal(
+                "record",
+                lambda journal: journal.asking(endpoint, self.service_name, fingerprint, newest),
+            )
+
+    def _refused(self, fingerprint: str | None) -> None:
+        if fingerprint:
+            endpoint = self.api.endpoint
+            self._journal("close", lambda journal: journal.answered(endpoint, self.service_name, fingerprint))
 
     def _remember(self, task: Task, fingerprint: str | None) -> None:
         if fingerprint:
@@ -195,6 +229,7 @@ class Session:
                     self._remember(started, fingerprint)
                     return started
             known = self.wait_while_reinstalling()
+            self._asking(fingerprint, known)
             try:
                 asked_with = known
                 task = self.api.reinstall(request)
@@ -202,6 +237,7 @@ class Session:
                 if not is_transient(exc):
                     # OVH answered and refused: it started nothing.
                     asked_with = None
+                    self._refused(fingerprint)
                 raise
             self._remember(task, fingerprint)
             self.progress.say(f"OVH started the reinstall: task {task.task_id}")

@@ -6,6 +6,9 @@ the provider could not tell its own earlier reinstall from anyone else's and wou
 time. Each reinstall OVH accepted is recorded with a fingerprint of what it installs; the run that sees it
 through to the end (or to a failure) closes it. A later install of the same thing on the same server finds
 the open record and follows that task instead of asking again, provided no other reinstall came after it.
+A request is also noted before it is sent, with the newest reinstall task known then: a run killed while
+waiting for OVH's answer leaves that note, and the next run takes a reinstall task that appeared since as
+the one OVH started for it.
 
 The file is SQLite (several provider processes may share it), at `OVH_BYOI_JOURNAL`, else
 `$XDG_STATE_HOME/ovh-byoi/reinstalls.sqlite` (`~/.local/state/...`). Fingerprints are keyed hashes (HMAC with
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["JOURNAL_ENV", "Journal", "OpenReinstall", "default_path"]
+__all__ = ["JOURNAL_ENV", "Journal", "OpenReinstall", "UnansweredRequest", "default_path"]
 
 JOURNAL_ENV: Final = "OVH_BYOI_JOURNAL"
 # Past this age an unfinished record is not resumed: OVH purges old tasks, and nobody resumes a week later.
@@ -44,6 +47,14 @@ CREATE TABLE IF NOT EXISTS reinstalls (
     closed_at REAL,
     PRIMARY KEY (endpoint, service_name, task_id)
 );
+CREATE TABLE IF NOT EXISTS requests (
+    endpoint TEXT NOT NULL,
+    service_name TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    newest_known_task INTEGER NOT NULL,
+    asked_at REAL NOT NULL,
+    PRIMARY KEY (endpoint, service_name, fingerprint)
+);
 """
 
 
@@ -53,6 +64,17 @@ def default_path(environ: Mapping[str, str] = os.environ) -> Path:
         return Path(explicit).expanduser()
     state_home = environ.get("XDG_STATE_HOME", "").strip() or str(Path.home() / ".local" / "state")
     return Path(state_home) / "ovh-byoi" / "reinstalls.sqlite"
+
+
+@dataclass(frozen=True)
+class UnansweredRequest:
+    """A reinstall request sent for this install whose answer no run received (the run died waiting).
+
+    OVH may have started it: a reinstall task newer than `newest_known_task` would be its task.
+    """
+
+    newest_known_task: int
+    asked_at: float
 
 
 @dataclass(frozen=True)
@@ -108,12 +130,42 @@ class Journal:
         with self._connect() as connection:
             return hmac.new(self._key(connection), canonical, hashlib.sha256).hexdigest()
 
+    def asking(self, endpoint: str, service_name: str, fingerprint: str, newest_known_task: int) -> None:
+        """A reinstall request is about to be sent, when `newest_known_task` is the newest reinstall task."""
+        with self._connect() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO requests VALUES (?, ?, ?, ?, ?)",
+                (endpoint, service_name, fingerprint, newest_known_task, time.time()),
+            )
+
+    def answered(self, endpoint: str, service_name: str, fingerprint: str) -> None:
+        """The request got its answer (or OVH refused it): nothing is left to guess about it."""
+        with self._connect() as connection:
+            connection.execute(
+                "DELETE FROM requests WHERE endpoint = ? AND service_name = ? AND fingerprint = ?",
+                (endpoint, service_name, fingerprint),
+            )
+
+    def unanswered(self, endpoint: str, service_name: str, fingerprint: str) -> UnansweredRequest | None:
+        """The request for this install that a run sent and never saw answered, if recent enough."""
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT newest_known_task, asked_at FROM requests WHERE endpoint = ? AND service_name = ? "
+                "AND fingerprint = ? AND asked_at > ?",
+                (endpoint, service_name, fingerprint, time.time() - RESUME_WITHIN_SECONDS),
+            ).fetchone()
+        return UnansweredRequest(int(row[0]), float(row[1])) if row else None
+
     def record(self, endpoint: str, service_name: str, task_id: int, fingerprint: str) -> None:
         """OVH accepted a reinstall: remember it until a run sees its end."""
         with self._connect() as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO reinstalls VALUES (?, ?, ?, ?, ?, NULL)",
                 (endpoint, service_name, task_id, fingerprint, time.time()),
+            )
+            connection.execute(
+                "DELETE FROM requests WHERE endpoint = ? AND service_name = ? AND fingerprint = ?",
+                (endpoint, service_name, fingerprint),
             )
 
     def open_reinstall(self, endpoint: str, service_name: str, fingerprint: str) -> OpenReinstall | None:
