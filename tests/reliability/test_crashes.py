@@ -1,0 +1,259 @@
+"""Crashes: a provider process killed while it waits, an OVH API that restarts or goes away mid-install.
+
+A killed `pulumi up` (a second Ctrl-C, a dead CI runner) leaves its create pending: the create never answered,
+so the state holds no id for it. `pulumi refresh` has nothing to read for a pending create and drops it (or,
+for an interrupted replacement, reads the old resource); the next `pulumi up` creates again with the same
+inputs. That create must find the install the killed run started, finished or still running, and never start
+another.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ovh_byoi_harness.provider_process import ProviderCallError, ProviderProcess
+from ovh_emulator.testing import RunningEmulator
+
+from .ledger import Ledger
+from .support import REINSTALL, create, install_status, start_provider, wait_until
+
+IMAGE_DOWNLOAD = "GET /images/{name}"
+RESUMED = "an earlier run started this same install"
+
+Inputs = Callable[..., dict[str, Any]]
+Processes = Callable[..., ProviderProcess]
+
+
+@pytest.fixture
+def processes(
+    ovh: RunningEmulator, provider_env: dict[str, str], tmp_path: Path
+) -> Iterator[Processes]:
+    """Starts configured provider processes (each a run of `pulumi up`); stops those still alive at the end."""
+    started: list[ProviderProcess] = []
+
+    def start(**env: str) -> ProviderProcess:
+        process = start_provider(ovh, {**provider_env, **env}, tmp_path)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+class Background:
+    """A provider call running in a thread, as the engine's registration thread runs it."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self.error: BaseException | None = None
+        self.result: Any = None
+
+        def run() -> None:
+            try:
+                self.result = call()
+            except BaseException as exc:
+                self.error = exc
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join(timeout=60)
+        assert not self._thread.is_alive(), "the call never ended"
+
+
+def running_install(ovh: RunningEmulator, server: str) -> dict[str, Any] | None:
+    history = ovh.server(server)["installs"]
+    return history[-1] if history and history[-1]["status"] == "doing" else None
+
+
+def test_a_run_killed_while_waiting_is_followed_not_repeated_by_the_next_run(
+    ovh: RunningEmulator,
+    processes: Processes,
+    new_server: Callable[[], str],
+    image_inputs: Inputs,
+    inject: Callable[[dict[str, Any]], None],
+    ledger: Ledger,
+) -> None:
+    server = new_server()
+    inputs = image_inputs(server, preflight="off")
+    # A slow download keeps the install running while the next run starts.
+    inject({"rules": [{"route": IMAGE_DOWNLOAD, "latency": 1.5, "times": 1}]})
+    next_run = processes()
+    killed_run = processes()
+    checked = killed_run.check({}, inputs).inputs
+
+    waiting = Background(lambda: killed_run.create(checked))
+    install = wait_until(lambda: running_install(ovh, server), what="the install runs")
+    killed_run.kill()
+    ledger.crashed("provider")
+    waiting.join()
+    assert isinstance(waiting.error, ProviderCallError), "the killed run's create never answered"
+    assert install_status(ovh, server) == "doing", "the install still runs when the next run starts"
+
+    created = create(next_run, inputs)
+
+    account = ledger.account(ovh, server, intended=1)
+    assert account.duplicates == 0 and account.lost == 0, account
+    assert created.outputs["task_id"] == install["taskId"]
+    assert RESUMED in next_run.output
+
+
+def test_a_run_killed_after_the_install_ended_is_not_repeated(
+    ovh: RunningEmulator,
+    processes: Processes,
+    new_server: Callable[[], str],
+    image_inputs: Inputs,
+    inject: Callable[[dict[str, Any]], None],
+    ledger: Ledger,
+) -> None:
+    server = new_server()
+    inputs = image_inputs(server, preflight="off")
+    # The run is killed while OVH is slow to answer about the finished install.
+    killed_run = processes()
+    checked = killed_run.check({}, inputs).inputs
+    inject({"rules": [{"route": "GET *", "serviceName": server, "latency": 3.0, "times": 1}]})
+    waiting = Background(lambda: killed_run.create(checked))
+    wait_until(lambda: install_status(ovh, server) == "done", what="the install ends")
+    killed_run.kill()
+    ledger.crashed("provider")
+    waiting.join()
+    assert isinstance(waiting.error, ProviderCallError)
+
+    created = create(processes(), inputs)
+
+    account = ledger.account(ovh, server, intended=1)
+    assert account.duplicates == 0 and account.lost == 0, account
+    assert created.outputs["task_id"] == account.history[0]["taskId"]
+
+
+def test_a_run_killed_while_ovh_accepts_the_reinstall_is_not_repeated(
+    ovh: RunningEmulator,
+    processes: Processes,
+    new_server: Callable[[], str],
+    image_inputs: Inputs,
+    inject: Callable[[dict[str, Any]], None],
+    ledger: Ledger,
+) -> None:
+    server = new_server()
+    inputs = image_inputs(server, preflight="off")
+    killed_run = processes()
+    checked = killed_run.check({}, inputs).inputs
+    # OVH takes a while to answer the reinstall request; the run dies before the answer comes.
+    inject({"rules": [{"route": REINSTALL, "serviceName": server, "latency": 1.0, "times": 1}]})
+    asked = ovh.stats().get(REINSTALL, 0)
+    waiting = Background(lambda: killed_run.create(checked))
+    wait_until(lambda: ovh.stats().get(REINSTALL, 0) > asked, what="the reinstall request is sent")
+    killed_run.kill()
+    ledger.crashed("provider")
+    waiting.join()
+    wait_until(lambda: install_status(ovh, server), what="OVH processes the request of the killed run")
+
+    created = create(processes(), inputs)
+
+    account = ledger.account(ovh, server, intended=1)
+    assert account.duplicates == 0 and account.lost == 0, account
+    assert created.outputs["task_id"] == account.history[0]["taskId"]
+
+
+def test_an_interrupted_replacement_then_refresh_then_up_reinstalls_once(
+    ovh: RunningEmulator,
+    provider: ProviderProcess,
+    processes: Processes,
+    new_server: Callable[[], str],
+    image_inputs: Inputs,
+    inject: Callable[[dict[str, Any]], None],
+    ledger: Ledger,
+) -> None:
+    server = new_server()
+    old_inputs = image_inputs(server, "small.qcow2", preflight="off")
+    new_inputs = image_inputs(server, "small.raw", preflight="off")
+    deployed = create(provider, old_inputs)
+    # `pulumi up` of the new image: the replacement's create is killed mid-install.
+    inject({"rules": [{"route": IMAGE_DOWNLOAD, "latency": 1.5, "times": 1}]})
+    next_run = processes()
+    killed_run = processes()
+    checked = killed_run.check(deployed.outputs, new_inputs).inputs
+    waiting = Background(lambda: killed_run.create(checked))
+    wait_until(lambda: running_install(ovh, server), what="the new install runs")
+    killed_run.kill()
+    ledger.crashed("provider")
+    waiting.join()
+    requests = ovh.stats()[REINSTALL]
+
+    # `pulumi refresh`: the old resource is read; the pending create is dropped.
+    refreshed = next_run.read(deployed.id, deployed.outputs)
+    assert refreshed.id == deployed.id
+    assert ovh.stats()[REINSTALL] == requests, "refresh sends nothing"
+    # `pulumi up`: the replacement again, from the refreshed state.
+    news = next_run.check(refreshed.outputs, new_inputs).inputs
+    diff = next_run.diff(deployed.id, refreshed.outputs, news)
+    assert diff.replaces
+    created = next_run.create(news)
+    next_run.delete(deployed.id, refreshed.outputs)
+
+    account = ledger.account(ovh, server, intended=2)
+    assert account.duplicates == 0 and account.lost == 0, (account, next_run.output, killed_run.output)
+    assert [entry["imageURL"] for entry in account.history] == [old_inputs["image_url"], new_inputs["image_url"]]
+    assert created.outputs["task_id"] == account.history[1]["taskId"]
+    assert RESUMED in next_run.output
+
+
+def test_an_emulator_restart_mid_install_is_ridden_out_and_said(
+    ovh: RunningEmulator,
+    processes: Processes,
+    new_server: Callable[[], str],
+    image_inputs: Inputs,
+    ledger: Ledger,
+) -> None:
+    server = new_server()
+    inputs = image_inputs(server, preflight="off")
+    # Waits ten times longer than the emulator's pace: an outage of ten OVH minutes lasts 4 s here.
+    patient = processes(OVH_BYOI_TIME_SCALE="150")
+    checked = patient.check({}, inputs).inputs
+    waiting = Background(lambda: patient.create(checked))
+    install = wait_until(lambda: running_install(ovh, server), what="the install runs")
+
+    ovh.restart(crash=True)
+    ledger.crashed("emulator")
+    waiting.join()
+
+    assert waiting.error is None, waiting.error
+    account = ledger.account(ovh, server, intended=1)
+    assert account.duplicates == 0 and account.lost == 0, account
+    assert waiting.result.outputs["task_id"] == install["taskId"]
+    assert "OVH's API could not be reached while" in patient.output
+
+
+def test_an_api_gone_longer_than_the_provider_waits_is_reported_and_the_next_run_resumes(
+    ovh: RunningEmulator,
+    provider: ProviderProcess,
+    new_server: Callable[[], str],
+    image_inputs: Inputs,
+    ledger: Ledger,
+) -> None:
+    server = new_server()
+    inputs = image_inputs(server, preflight="off")
+    checked = provider.check({}, inputs).inputs
+    waiting = Background(lambda: provider.create(checked))
+    install = wait_until(lambda: running_install(ovh, server), what="the install runs")
+
+    ovh.kill()
+    ledger.crashed("emulator")
+    waiting.join()
+    ovh.restart()
+
+    assert isinstance(waiting.error, ProviderCallError)
+    message = waiting.error.reason
+    assert server in message
+    assert str(install["taskId"]) in message
+    assert "could not be reached" in message
+    assert "Fix: " in message
+    created = create(provider, inputs)
+    account = ledger.account(ovh, server, intended=1)
+    assert account.duplicates == 0 and account.lost == 0, account
+    assert created.outputs["task_id"] == install["taskId"]
