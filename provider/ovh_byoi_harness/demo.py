@@ -72,6 +72,12 @@ def stack_config(project_dir: Path, stack: str) -> dict[str, Any]:
     return config
 
 
+def provider_env(work: Path, speed: float) -> dict[str, str]:
+    """The provider's waits follow the emulator's compressed clock (a testing knob, see the README), and its
+    record of the reinstalls it asked for stays in the demo's folder."""
+    return {"OVH_BYOI_TIME_SCALE": f"{speed:g}", "OVH_BYOI_JOURNAL": str(work / "reinstalls.sqlite")}
+
+
 def _say(text: str = "") -> None:
     print(text, flush=True)
 
@@ -141,8 +147,7 @@ class PulumiCli:
             "PULUMI_BACKEND_URL": (work / "backend").as_uri(),
             "PULUMI_CONFIG_PASSPHRASE": "demo passphrase",
             "PULUMI_SKIP_UPDATE_CHECK": "true",
-            # The provider's waits follow the emulator's compressed clock (a testing knob, see the README).
-            "OVH_BYOI_TIME_SCALE": f"{speed:g}",
+            **provider_env(work, speed),
         }
         (work / "backend").mkdir()
         version = subprocess.run([pulumi, "version"], capture_output=True, text=True, check=False).stdout
@@ -190,7 +195,7 @@ class LocalHarness:
     def __init__(self, project: Path, work: Path, speed: float) -> None:
         self.project = project
         self.state = work / "state.json"
-        self.env = {"OVH_BYOI_TIME_SCALE": f"{speed:g}"}
+        self.env = provider_env(work, speed)
 
     def _apply(self, operation: Operation, *, expect_no_changes: bool) -> RunResult:
         return apply_project(

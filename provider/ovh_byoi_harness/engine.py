@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, TextIO, cast
 
 import yaml
 from pulumi.output import Output
@@ -106,6 +106,8 @@ class Step:
     delete_before_replace: bool = False
     drift: bool = False
     gone: bool = False
+    # The deletion, at the end of the run, of the resource a create-before-delete replacement replaced.
+    replaced: bool = False
     error: str | None = None
     started: float = 0.0
     ended: float = 0.0
@@ -132,6 +134,7 @@ class RunResult:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     secret_outputs: dict[str, frozenset[str]] = field(default_factory=dict)
     stack_outputs: dict[str, Any] = field(default_factory=dict)
+    stack_secret_outputs: frozenset[str] = frozenset()
     errors: dict[str, str] = field(default_factory=dict)
     program_error: str | None = None
     provider_output: list[ProviderOutput] = field(default_factory=list)
@@ -158,13 +161,13 @@ class RunResult:
         return urns.pop()
 
     def step(self, name_or_urn: str) -> Step:
-        """The last step recorded for a resource (a replaced resource's deletion shares its URN)."""
+        """The step of a resource (for a replacement, the `replace`, not the deletion of the old one)."""
         urn = self._urn(name_or_urn)
-        return [step for step in self.steps if step.urn == urn][-1]
+        return [step for step in self.steps if step.urn == urn and not step.replaced][-1]
 
     def ops(self) -> dict[str, StepOp]:
-        """Resource name to its step, for custom and component resources of the run."""
-        return {step.name: step.op for step in self.steps}
+        """Resource name to its step, for the custom and component resources of the run."""
+        return {step.name: step.op for step in self.steps if not step.replaced}
 
     def outputs_of(self, name_or_urn: str) -> dict[str, Any]:
         return self.outputs[self._urn(name_or_urn)]
@@ -176,9 +179,11 @@ class RunResult:
         return "\n".join(line.text for line in self.provider_output)
 
     def summary(self) -> dict[str, int]:
+        """Steps counted by kind; a replacement counts once, as the CLI counts it."""
         counts: dict[str, int] = {}
         for step in self.steps:
-            counts[step.op] = counts.get(step.op, 0) + 1
+            if not step.replaced:
+                counts[step.op] = counts.get(step.op, 0) + 1
         return counts
 
     def raise_for_errors(self) -> RunResult:
@@ -254,7 +259,7 @@ class _ProviderHandle:
                 self._process.stop()
 
 
-def _plain(props: Mapping[str, Any], secret_names: Iterable[str]) -> dict[str, Any]:
+def _with_secrets(props: Mapping[str, Any], secret_names: Iterable[str]) -> dict[str, Any]:
     names = set(secret_names)
     return {key: secret(value) if key in names else value for key, value in props.items()}
 
@@ -351,7 +356,7 @@ class _Run:
         with self.lock:
             handle = self.providers.get(self.default_provider_urn)
             if handle is None:
-                config = _plain(self.engine.config, self.engine.secret_config)
+                config = _with_secrets(self.engine.config, self.engine.secret_config)
                 handle = _ProviderHandle(self, "default", self.default_provider_urn, config)
                 self.providers[self.default_provider_urn] = handle
             return handle
@@ -367,7 +372,7 @@ class _Run:
                 stored = self.olds.get(urn)
                 if stored is None:
                     raise EngineError(f"unknown provider {reference!r}: not registered and not in the state")
-                config = _plain(stored.inputs, stored.secret_inputs)
+                config = _with_secrets(stored.inputs, stored.secret_inputs)
                 handle = _ProviderHandle(self, stored.name, urn, config)
                 self.providers[urn] = handle
             return handle
@@ -553,7 +558,7 @@ class _Run:
             ),
         )
         self.finish(step, outputs, secret_outputs)
-        return id_, _plain(outputs, secret_outputs)
+        return id_, _with_secrets(outputs, secret_outputs)
 
     def providers_state_for(self, handle: _ProviderHandle) -> ResourceState:
         if handle.urn == self.default_provider_urn:
@@ -639,8 +644,15 @@ class _Run:
         """One delete step; False when it failed (the resource stays in the state)."""
         if resource.urn == self.default_provider_urn:
             return True
-        step = Step("delete", resource.urn, resource.name, resource.type, provider=resource.provider)
-        self.begin(step)
+        step = Step(
+            "delete",
+            resource.urn,
+            resource.name,
+            resource.type,
+            provider=resource.provider,
+            replaced=resource.pending_delete,
+        )
+        self.begin(step, " (replaced)" if resource.pending_delete else "")
         if resource.protect:
             self.fail(step, EngineError(f"{resource.name} is protected: it cannot be deleted"))
             return False
@@ -694,7 +706,7 @@ class LocalEngine:
         parallel: int = DEFAULT_PARALLEL,
         secret_config: Iterable[str] = (),
         passphrase: str | None = None,
-        progress: Callable[[str], None] | None = None,
+        progress: Callable[[str], None] | TextIO | None = None,
         python: str | None = None,
     ) -> None:
         if parallel < 1:
@@ -709,7 +721,7 @@ class LocalEngine:
         self.parallel = parallel
         self.secret_config = frozenset(secret_config)
         self.python = python
-        self._progress = progress
+        self._progress = _line_writer(progress)
         self._say_lock = threading.Lock()
         self._state = StateFile(self.state_path, passphrase=passphrase)
 
@@ -844,6 +856,11 @@ class LocalEngine:
             ", ".join(f"{count} {op}" for op, count in sorted(result.summary().items())) or "no resources"
         )
         status = "failed" if not result.ok else "done"
+        if result.stack_outputs:
+            self._say("Outputs:")
+            for key, value in sorted(result.stack_outputs.items()):
+                shown = "[secret]" if key in result.stack_secret_outputs else json.dumps(value, default=str)
+                self._say(f"    {key}: {shown}")
         self._say(f"{run.operation} {status} in {result.ended - result.started:.1f}s: {counts}")
         if expect_no_changes and result.changed:
             raise ChangesNotExpectedError(result)
@@ -929,7 +946,8 @@ class LocalEngine:
                 SETTINGS.outputs = set()
                 try:
                     loop.run_until_complete(run_pulumi_func(lambda: _discard(body())))
-                    run.result.stack_outputs = loop.run_until_complete(_stack_outputs())
+                    outputs, secret_names = loop.run_until_complete(_stack_outputs())
+                    run.result.stack_outputs, run.result.stack_secret_outputs = outputs, secret_names
                 except Exception as error:
                     if not _caused_by_step(error):
                         # As the CLI does for a program that raises: the whole traceback.
@@ -953,6 +971,18 @@ def _discard(_value: object) -> None:
     """Programs' bodies return anything (runpy returns the module globals); the runtime wants None."""
 
 
+def _line_writer(progress: Callable[[str], None] | TextIO | None) -> Callable[[str], None] | None:
+    if progress is None or callable(progress):
+        return progress
+    stream = progress
+
+    def write(line: str) -> None:
+        stream.write(line + "\n")
+        stream.flush()
+
+    return write
+
+
 def _quiet_step_failures(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     """The outputs of a failed resource carry its failure, unread when nothing depends on them; the failure is
     already reported in the result, so only other problems reach asyncio's handler."""
@@ -971,13 +1001,18 @@ def _caused_by_step(error: BaseException) -> bool:
     return False
 
 
-async def _stack_outputs() -> dict[str, Any]:
+async def _stack_outputs() -> tuple[dict[str, Any], frozenset[str]]:
+    """What the program exported (unknown values, in a preview, as None) and which exports are secret."""
     root = get_root_resource()
     exported: Mapping[str, Any] = getattr(root, "outputs", {}) or {}
     values: dict[str, Any] = {}
+    secret_names: set[str] = set()
     for key, value in exported.items():
-        values[key] = await Output.from_input(value).future()
-    return values
+        output = Output.from_input(value)
+        values[key] = await output.future()
+        if await output.is_secret():
+            secret_names.add(key)
+    return values, frozenset(secret_names)
 
 
 def _program_body(program: Program) -> tuple[Callable[[], object], Path | None]:

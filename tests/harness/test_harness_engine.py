@@ -177,9 +177,9 @@ def test_a_diff_that_replaces_creates_the_new_one_before_deleting_the_old(
     size[0] = 2
     replaced = engine.up().raise_for_errors()
 
-    assert replaced.step("machine").op == "delete"
-    assert [step.op for step in replaced.steps] == ["replace", "delete"]
-    assert replaced.steps[0].replaces == ("size",)
+    assert replaced.ops() == {"machine": "replace"}
+    assert replaced.step("machine").replaces == ("size",)
+    assert [(step.op, step.replaced) for step in replaced.steps] == [("replace", False), ("delete", True)]
     assert replaced.outputs_of("machine")["serial"] != old_id
     assert _calls(world, "create", "delete")[-2:] == [("create", "machine"), ("delete", "machine")]
     assert [r.id for r in engine.resources() if r.name == "machine"] == [
