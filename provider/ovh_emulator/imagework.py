@@ -20,6 +20,7 @@ import aiohttp
 
 __all__ = [
     "CHECKSUM_TYPES",
+    "ImageInfo",
     "InstallFailure",
     "check_parameters",
     "download",

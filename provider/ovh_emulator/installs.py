@@ -60,6 +60,7 @@ class InstallContext:
     download: Path
     session: aiohttp.ClientSession
     heavy_work: asyncio.Semaphore
+    image_info: imagework.ImageInfo | None = None
 
     @property
     def byoi(self) -> bool:
@@ -107,36 +108,41 @@ async def _ensure_downloaded(context: InstallContext) -> None:
         await _download(context)
 
 
-async def _check_image(context: InstallContext) -> None:
-    if not context.byoi:
-        return
+async def _check_image(context: InstallContext) -> imagework.ImageInfo:
     await _ensure_downloaded(context)
     async with context.heavy_work:
-        await imagework.inspect(
+        context.image_info = await imagework.inspect(
             context.download,
             image_type=context.customizations["imageType"],
             disk_size=context.server.disk_size,
         )
+    return context.image_info
+
+
+async def _check_byoi_image(context: InstallContext) -> None:
+    if context.byoi:
+        await _check_image(context)
 
 
 async def _write_image(context: InstallContext) -> None:
     if not context.byoi:
         return
-    await _ensure_downloaded(context)
-    image_type = context.customizations["imageType"]
+    # After a restart the checks run again: what was downloaded before may not be there any more.
+    info = (
+        context.image_info
+        if context.download.exists() and context.image_info
+        else await _check_image(context)
+    )
     async with context.heavy_work:
-        info = await imagework.inspect(
-            context.download, image_type=image_type, disk_size=context.server.disk_size
-        )
         context.install.written_sha256 = await imagework.write_to_disk(
             context.download,
-            image_type=image_type,
+            image_type=context.customizations["imageType"],
             disk=context.disk,
             disk_size=context.server.disk_size,
             image_size=info.virtual_size,
         )
     context.server.disk_sha256 = context.install.written_sha256
-    context.download.unlink(missing_ok=True)
+    await asyncio.to_thread(context.download.unlink, missing_ok=True)
 
 
 async def _config_drive(context: InstallContext) -> None:
@@ -173,7 +179,7 @@ PLAN: tuple[PlannedStep, ...] = (
     PlannedStep("Cleaning Partitioning", 20, _wipe_disk),
     PlannedStep("Applying Partitioning", 15),
     PlannedStep("Downloading OS image", 60, _download),
-    PlannedStep("Checking OS image", 10, _check_image),
+    PlannedStep("Checking OS image", 10, _check_byoi_image),
     PlannedStep("Writing OS image on disk", 90, _write_image),
     PlannedStep("Checking Partitioning", 10),
     PlannedStep("Creating config drive", 10, _config_drive),
@@ -280,8 +286,8 @@ class Installer:
             log.exception("task %s: the emulator itself failed", task_id)
             self._fail(context, task, InstallFailure(OVH_ERROR_TEXT, "ovhError"))
         finally:
-            if task.status not in ("init", "todo", "doing"):
-                context.download.unlink(missing_ok=True)
+            if task.status not in ("init", "todo", "doing") and context.download.exists():
+                context.download.unlink()
 
     async def _advance_status(self, task: Task, current: str, following: str, at_seconds: float) -> None:
         if task.status != current:
@@ -314,6 +320,8 @@ class Installer:
         # The next step starts when this one was due to end (or when its work did, if later), not when the
         # loop woke up: late wake-ups do not add up over 21 steps at high speed.
         install.step_started = max(deadline, worked_until)
+        if install.step_index < len(install.steps):
+            install.steps[install.step_index].status = "doing"
         self._store.update_install(install)
 
     def _finish(self, context: InstallContext, task: Task) -> None:

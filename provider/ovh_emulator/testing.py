@@ -8,14 +8,12 @@ with start_emulator(servers=4, images=folder) as emulator:
 
 from __future__ import annotations
 
-import collections
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -76,58 +74,50 @@ class RunningEmulator:
         self.port = 0
         self.url = ""
         self.base_url = ""
-        self.output: collections.deque[str] = collections.deque(maxlen=10_000)
-        self._process: subprocess.Popen[str] | None = None
-        self._reader: threading.Thread | None = None
+        # The output goes to a file, not a pipe: a busy test process must never stall the emulator's writes.
+        self._log_dir = tempfile.TemporaryDirectory(prefix="ovh-emulator-log-")
+        self.log_path = Path(self._log_dir.name) / "emulator.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def output(self) -> list[str]:
+        """Every line the emulator printed, across restarts."""
+        if not self.log_path.exists():
+            return []
+        return self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
 
     # process
 
     def _start(self) -> None:
         command = [sys.executable, "-m", "ovh_emulator", "--port", str(self.port), *self._args]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self._process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=env,
-        )
-        first_line = self._read_banner(self._process)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=dict(os.environ)
+            )
+        first_line = self._wait_for_banner(self._process, offset)
         self.url = first_line[len(BANNER) :].strip()
         self.base_url = self.url.removesuffix("/1.0")
         self.port = int(self.base_url.rsplit(":", 1)[1])
-        self._reader = threading.Thread(target=self._drain, args=(self._process,), daemon=True)
-        self._reader.start()
 
-    def _read_banner(self, process: subprocess.Popen[str]) -> str:
-        assert process.stdout is not None
-        lines: list[str] = []
+    def _wait_for_banner(self, process: subprocess.Popen[bytes], offset: int) -> str:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        result: list[str] = []
-
-        def read() -> None:
-            assert process.stdout is not None
-            for line in process.stdout:
-                lines.append(line)
-                if line.startswith(BANNER):
-                    result.append(line)
-                    return
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        reader.join(max(0.0, deadline - time.monotonic()))
-        if not result:
-            process.kill()
-            process.wait()
-            raise EmulatorError(f"the emulator did not start; its output:\n{''.join(lines)}")
-        self.output.extend(line.rstrip("\n") for line in lines)
-        return result[0]
-
-    def _drain(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            self.output.append(line.rstrip("\n"))
+        printed = ""
+        while time.monotonic() < deadline:
+            with self.log_path.open("rb") as log:
+                log.seek(offset)
+                printed = log.read().decode(errors="replace")
+            banner = next(
+                (line for line in printed.splitlines(keepends=True) if line.startswith(BANNER)), None
+            )
+            if banner is not None and banner.endswith("\n"):
+                return banner
+            if process.poll() is not None:
+                break
+            time.sleep(0.02)
+        process.kill()
+        process.wait()
+        raise EmulatorError(f"the emulator did not start; its output:\n{printed}")
 
     def stop(self) -> None:
         """Stops the emulator gracefully (SIGTERM); its state file stays for restart()."""
@@ -147,8 +137,6 @@ class RunningEmulator:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        if self._reader is not None:
-            self._reader.join(timeout=5)
 
     def restart(self, *, crash: bool = False) -> None:
         """Stops and starts the emulator on the same port with the same state (`crash`: stop with SIGKILL)."""
@@ -164,6 +152,7 @@ class RunningEmulator:
         if self._temp is not None:
             self._temp.cleanup()
             self._temp = None
+        self._log_dir.cleanup()
 
     def __enter__(self) -> Self:
         return self
