@@ -22,6 +22,7 @@ from .ledger import Ledger
 from .support import REINSTALL, create, install_status, start_provider, wait_until
 
 IMAGE_DOWNLOAD = "GET /images/{name}"
+TASK = "GET /1.0/dedicated/server/{serviceName}/task/{taskId}"
 RESUMED = "an earlier run started this same install"
 
 Inputs = Callable[..., dict[str, Any]]
@@ -29,10 +30,8 @@ Processes = Callable[..., ProviderProcess]
 
 
 @pytest.fixture
-def processes(
-    ovh: RunningEmulator, provider_env: dict[str, str], tmp_path: Path
-) -> Iterator[Processes]:
-    """Starts configured provider processes (each a run of `pulumi up`); stops those still alive at the end."""
+def processes(ovh: RunningEmulator, provider_env: dict[str, str], tmp_path: Path) -> Iterator[Processes]:
+    """Starts configured provider processes (each a run of `pulumi up`); stops those alive at the end."""
     started: list[ProviderProcess] = []
 
     def start(**env: str) -> ProviderProcess:
@@ -73,6 +72,7 @@ def running_install(ovh: RunningEmulator, server: str) -> dict[str, Any] | None:
 
 def test_a_run_killed_while_waiting_is_followed_not_repeated_by_the_next_run(
     ovh: RunningEmulator,
+    provider: ProviderProcess,
     processes: Processes,
     new_server: Callable[[], str],
     image_inputs: Inputs,
@@ -82,8 +82,7 @@ def test_a_run_killed_while_waiting_is_followed_not_repeated_by_the_next_run(
     server = new_server()
     inputs = image_inputs(server, preflight="off")
     # A slow download keeps the install running while the next run starts.
-    inject({"rules": [{"route": IMAGE_DOWNLOAD, "latency": 1.5, "times": 1}]})
-    next_run = processes()
+    inject({"rules": [{"route": IMAGE_DOWNLOAD, "latency": 1.0, "times": 1}]})
     killed_run = processes()
     checked = killed_run.check({}, inputs).inputs
 
@@ -95,16 +94,19 @@ def test_a_run_killed_while_waiting_is_followed_not_repeated_by_the_next_run(
     assert isinstance(waiting.error, ProviderCallError), "the killed run's create never answered"
     assert install_status(ovh, server) == "doing", "the install still runs when the next run starts"
 
-    created = create(next_run, inputs)
+    lines_before = len(provider.lines)
+    # The next `pulumi up`: another provider process on the same machine.
+    created = create(provider, inputs)
 
     account = ledger.account(ovh, server, intended=1)
     assert account.duplicates == 0 and account.lost == 0, account
     assert created.outputs["task_id"] == install["taskId"]
-    assert RESUMED in next_run.output
+    assert RESUMED in "\n".join(line.text for line in provider.lines[lines_before:])
 
 
 def test_a_run_killed_after_the_install_ended_is_not_repeated(
     ovh: RunningEmulator,
+    provider: ProviderProcess,
     processes: Processes,
     new_server: Callable[[], str],
     image_inputs: Inputs,
@@ -113,10 +115,10 @@ def test_a_run_killed_after_the_install_ended_is_not_repeated(
 ) -> None:
     server = new_server()
     inputs = image_inputs(server, preflight="off")
-    # The run is killed while OVH is slow to answer about the finished install.
+    # The run is killed while OVH is slow to answer its first look at the task, long enough to finish it.
     killed_run = processes()
     checked = killed_run.check({}, inputs).inputs
-    inject({"rules": [{"route": "GET *", "serviceName": server, "latency": 3.0, "times": 1}]})
+    inject({"rules": [{"route": TASK, "serviceName": server, "latency": 1.5, "times": 1}]})
     waiting = Background(lambda: killed_run.create(checked))
     wait_until(lambda: install_status(ovh, server) == "done", what="the install ends")
     killed_run.kill()
@@ -124,7 +126,7 @@ def test_a_run_killed_after_the_install_ended_is_not_repeated(
     waiting.join()
     assert isinstance(waiting.error, ProviderCallError)
 
-    created = create(processes(), inputs)
+    created = create(provider, inputs)
 
     account = ledger.account(ovh, server, intended=1)
     assert account.duplicates == 0 and account.lost == 0, account
@@ -133,6 +135,7 @@ def test_a_run_killed_after_the_install_ended_is_not_repeated(
 
 def test_a_run_killed_while_ovh_accepts_the_reinstall_is_not_repeated(
     ovh: RunningEmulator,
+    provider: ProviderProcess,
     processes: Processes,
     new_server: Callable[[], str],
     image_inputs: Inputs,
@@ -153,7 +156,7 @@ def test_a_run_killed_while_ovh_accepts_the_reinstall_is_not_repeated(
     waiting.join()
     wait_until(lambda: install_status(ovh, server), what="OVH processes the request of the killed run")
 
-    created = create(processes(), inputs)
+    created = create(provider, inputs)
 
     account = ledger.account(ovh, server, intended=1)
     assert account.duplicates == 0 and account.lost == 0, account
@@ -174,8 +177,7 @@ def test_an_interrupted_replacement_then_refresh_then_up_reinstalls_once(
     new_inputs = image_inputs(server, "small.raw", preflight="off")
     deployed = create(provider, old_inputs)
     # `pulumi up` of the new image: the replacement's create is killed mid-install.
-    inject({"rules": [{"route": IMAGE_DOWNLOAD, "latency": 1.5, "times": 1}]})
-    next_run = processes()
+    inject({"rules": [{"route": IMAGE_DOWNLOAD, "latency": 1.0, "times": 1}]})
     killed_run = processes()
     checked = killed_run.check(deployed.outputs, new_inputs).inputs
     waiting = Background(lambda: killed_run.create(checked))
@@ -184,6 +186,7 @@ def test_an_interrupted_replacement_then_refresh_then_up_reinstalls_once(
     ledger.crashed("provider")
     waiting.join()
     requests = ovh.stats()[REINSTALL]
+    next_run, lines_before = provider, len(provider.lines)
 
     # `pulumi refresh`: the old resource is read; the pending create is dropped.
     refreshed = next_run.read(deployed.id, deployed.outputs)
@@ -197,10 +200,13 @@ def test_an_interrupted_replacement_then_refresh_then_up_reinstalls_once(
     next_run.delete(deployed.id, refreshed.outputs)
 
     account = ledger.account(ovh, server, intended=2)
-    assert account.duplicates == 0 and account.lost == 0, (account, next_run.output, killed_run.output)
-    assert [entry["imageURL"] for entry in account.history] == [old_inputs["image_url"], new_inputs["image_url"]]
+    assert account.duplicates == 0 and account.lost == 0, account
+    assert [entry["imageURL"] for entry in account.history] == [
+        old_inputs["image_url"],
+        new_inputs["image_url"],
+    ]
     assert created.outputs["task_id"] == account.history[1]["taskId"]
-    assert RESUMED in next_run.output
+    assert RESUMED in "\n".join(line.text for line in next_run.lines[lines_before:])
 
 
 def test_an_emulator_restart_mid_install_is_ridden_out_and_said(
