@@ -348,23 +348,26 @@ def test_a_running_reinstall_is_waited_for_before_ours_starts(
 def test_two_installs_of_one_server_never_overlap(
     provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs, busy_answer: str
 ) -> None:
-    # Both requests list the server's tasks at the same time and see none running: OVH refuses the second one.
+    # Both creates find no reinstall running and ask at once; OVH takes the first request and refuses the
+    # second, in the form `busy_answer` picks (both requests are held 3 s, so both are in before either runs).
     emulator.set_faults(
-        {
-            "busyAnswer": busy_answer,
-            "rules": [{"route": "GET /dedicated/server/{serviceName}/task", "times": 2, "latency": 0.5}],
-        }
+        {"busyAnswer": busy_answer, "rules": [{"route": REINSTALL, "times": 2, "latency": 3.0}]}
     )
+    checked = [
+        provider.check({}, image_inputs("debian.qcow2", hostname=name, preflight="off"))
+        for name in ("web-1", "web-2")
+    ]
+    together = threading.Barrier(2)
     results: list[Any] = []
 
-    def create(hostname: str) -> None:
-        checked = provider.check({}, image_inputs("debian.qcow2", hostname=hostname))
+    def create(inputs: dict[str, Any]) -> None:
+        together.wait()
         try:
-            results.append(provider.create(checked.inputs))
+            results.append(provider.create(inputs))
         except ProviderCallError as exc:
             results.append(exc)
 
-    threads = [threading.Thread(target=create, args=(name,)) for name in ("web-1", "web-2")]
+    threads = [threading.Thread(target=create, args=(each.inputs,)) for each in checked]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -373,6 +376,7 @@ def test_two_installs_of_one_server_never_overlap(
     assert not [result for result in results if isinstance(result, Exception)]
     history = installs(emulator)
     assert [entry["status"] for entry in history] == ["done", "done"]
+    assert sorted(result.outputs["task_id"] for result in results) == [entry["taskId"] for entry in history]
     assert emulator.stats()[REINSTALL] == 3, "one request refused because an install ran, then asked again"
     assert "another operation holds the server" in provider.output
 
