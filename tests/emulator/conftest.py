@@ -46,3 +46,10 @@ def new_server(shared_emulator: RunningEmulator) -> Iterator[str]:
     name = f"ns{next(_server_numbers)}.emulator.ovh"
     shared_emulator.add_server(name)
     yield name
+
+
+@pytest.fixture
+def faulty(shared_emulator: RunningEmulator) -> Iterator[RunningEmulator]:
+    """The module's emulator, its faults cleared after the test."""
+    yield shared_emulator
+    shared_emulator.set_faults({})

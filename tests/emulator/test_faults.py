@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import ovh
@@ -13,13 +12,6 @@ from .api import byoi_body, current_step, install_status, ovh_client, reinstall,
 
 REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
 GET_SERVER = "GET /1.0/dedicated/server/{serviceName}"
-
-
-@pytest.fixture
-def faulty(shared_emulator: RunningEmulator) -> Iterator[RunningEmulator]:
-    """The module's emulator, its faults cleared after the test."""
-    yield shared_emulator
-    shared_emulator.set_faults({})
 
 
 def outcome(call: Any) -> int:
