@@ -29,7 +29,16 @@ from .journal import Journal
 from .ovh_api import OvhApi, OvhSettings, Server, Task
 from .preflight import run_preflight
 from .spec import ByoiInstallationArgs, ByoiInstallationState, ReinstallRequest
-from .waiting import Clock, Deadline, PollSchedule, Progress, RetryPolicy, TaskWatcher, is_transient
+from .waiting import (
+    Clock,
+    Deadline,
+    InstallTimeoutError,
+    PollSchedule,
+    Progress,
+    RetryPolicy,
+    TaskWatcher,
+    is_transient,
+)
 
 __all__ = ["Session", "find_drift", "resource_id"]
 
@@ -304,7 +313,13 @@ class Session:
                 f"reinstall task {newest.task_id} ({newest.status}, started {newest.start_date}) runs on the "
                 "server: waiting for it to end before starting this one"
             )
-            ended = self.follow(newest)
+            try:
+                ended = self.follow(newest)
+            except InstallTimeoutError as exc:
+                # The deadline passed while waiting for someone else's reinstall: say that ours never began.
+                raise InstallTimeoutError(
+                    self.service_name, exc.task, self.retry.deadline.minutes, exc.status, ours=False
+                ) from None
             self.progress.say(f"task {ended.task_id} ended: {ended.status}")
 
     def follow(self, task: Task) -> Task:

@@ -214,19 +214,39 @@ class PollSchedule:
 class InstallTimeoutError(ByoiError):
     """The overall deadline passed while a reinstall task was still running: OVH goes on with it."""
 
-    def __init__(self, service_name: str, task: Task, minutes: float, status: InstallStatus | None) -> None:
+    def __init__(
+        self,
+        service_name: str,
+        task: Task,
+        minutes: float,
+        status: InstallStatus | None,
+        *,
+        ours: bool = True,
+    ) -> None:
+        """`ours`: the task is this install's own reinstall, not another one this install waited for."""
         self.service_name = service_name
         self.task = task
+        self.status = status
+        self.ours = ours
         where = ""
         if status is not None and status.current is not None:
             position, step = status.current
             where = f", at step {position}/{len(status.progress)} {step.comment!r}"
+        if ours:
+            fix = (
+                "Fix: run `pulumi up` again from this machine (or raise timeout_minutes): it follows this "
+                f"same task rather than reinstalling. `ovh-byoi status {service_name}` shows OVH's progress."
+            )
+        else:
+            fix = (
+                "This install was not started: it waits for the running reinstall to end first.\nFix: follow "
+                f"that reinstall with `ovh-byoi status {service_name}`; once it has ended, run `pulumi up` "
+                "again (or raise timeout_minutes). If OVH's task stays stuck, give OVH support its task id."
+            )
         super().__init__(
             f"The reinstall of {service_name} (OVH task {task.task_id}) did not end within {minutes:g} "
             f"minutes: OVH still reports it {task.status}{where}. The server was left alone and OVH goes on "
-            "installing.\nFix: run `pulumi up` again from this machine (or raise timeout_minutes): it "
-            f"follows this same task rather than reinstalling. `ovh-byoi status {service_name}` shows "
-            "OVH's progress."
+            f"installing.\n{fix}"
         )
 
 
