@@ -30,6 +30,10 @@ class ByoiInstallation(pulumi.dynamic.Resource, module="ovh_byoi", name="ByoiIns
     the operating system template; the server) replaces the resource, which reinstalls the server. Moving the
     image to another URL with the same checksum, or changing headers, the timeout, the preflight level or
     `adopt`, only records the new values.
+
+    `pulumi refresh` records in `drift` why a server no longer runs what the stack says (reinstalled outside
+    the stack, another OS, in error); the next `pulumi up` then reinstalls it. To accept the server as it is
+    instead, set `adopt=True` for that `up`: the replacement adopts the server without installing.
     """
 
     service_name: pulumi.Output[str]
