@@ -549,3 +549,21 @@ def test_without_a_writable_journal_installing_goes_on_and_says_so(
     assert [entry["status"] for entry in installs(emulator)] == ["done"]
     assert deployed.outputs["task_id"] == installs(emulator)[0]["taskId"]
     assert "reinstall journal" in output and "OVH_BYOI_JOURNAL" in output
+
+
+def test_a_drifted_server_is_accepted_as_it_is_with_adopt(
+    provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs
+) -> None:
+    _, deployed = up(provider, image_inputs("debian.qcow2", preflight="off"))
+    other = emulator.reinstall_out_of_band(SERVER, "debian12_64")
+    emulator.wait_for_task(SERVER, other["taskId"])
+    drifted = refresh(provider, deployed)
+    assert drifted.outputs["drift"]
+
+    step, accepted = up(provider, image_inputs("debian.qcow2", preflight="off", adopt=True), drifted)
+
+    assert step == "replace"
+    assert writes(emulator) == {REINSTALL: 1}, "adopting installs nothing"
+    assert accepted.outputs["task_id"] == other["taskId"]
+    assert accepted.outputs["os"] == "debian12_64"
+    assert refresh(provider, accepted).outputs["drift"] == ""
