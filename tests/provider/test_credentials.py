@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
+import dill
 import pytest
 from ovh_byoi.errors import CredentialsError
 from ovh_byoi.ovh_api import OvhApi, OvhSettings, resolve_endpoint
 from ovh_byoi.provider import ByoiProvider
-from ovh_byoi_harness.provider_process import ProviderProcess
+from ovh_byoi_harness.provider_process import ProviderProcess, pickle_provider
 from ovh_emulator.testing import RunningEmulator, start_emulator
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
@@ -131,3 +133,15 @@ def test_configure_keeps_nothing_in_the_provider_object(api_emulator: RunningEmu
     provider.configure(ConfigureRequest(Config(config_of(api_emulator), "project")))
 
     assert provider.__dict__ == {}, "dill pickles instance attributes into every resource's state"
+
+
+def test_a_provider_pickled_after_configure_carries_no_credential(api_emulator: RunningEmulator) -> None:
+    provider = ByoiProvider()
+    provider.configure(ConfigureRequest(Config(config_of(api_emulator), "project")))
+
+    payload = base64.b64decode(pickle_provider(provider))
+
+    for secret in (api_emulator.application_secret, api_emulator.consumer_key, api_emulator.application_key):
+        assert secret.encode() not in payload
+    assert b"ovh_byoi.provider" in payload and b"ByoiProvider" in payload, "pickled by reference"
+    assert dill.loads(payload).__dict__ == {}
