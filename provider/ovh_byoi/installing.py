@@ -186,8 +186,8 @@ class Session:
         )
         if asked is None:
             return None
-        newer = [task_id for task_id in self.reinstall_task_ids() if task_id > asked.newest_known_task]
-        task = self.task(max(newer)) if newer else None
+        known = {task_id for task_id in self.reinstall_task_ids() if task_id <= asked.newest_known_task}
+        task = self.task_started_since(known, fingerprint)
         if task is None or task.failed:
             # OVH never started it, or it failed: this run installs anew.
             self._refused(fingerprint)
@@ -230,7 +230,7 @@ class Session:
             nonlocal asked_with
             if asked_with is not None:
                 # The last request got no usable answer: if OVH created the task anyway, it is ours.
-                started = self.task_started_since(asked_with)
+                started = self.task_started_since(asked_with, fingerprint)
                 if started is not None:
                     self.progress.say(
                         f"OVH's answer was lost, but it started task {started.task_id}: following it"
@@ -295,9 +295,14 @@ class Session:
     def task(self, task_id: int) -> Task:
         return self.call(f"read task {task_id}", lambda: self.api.task(task_id))
 
-    def task_started_since(self, known: set[int]) -> Task | None:
-        """The newest reinstall task not among `known`, if any."""
+    def task_started_since(self, known: set[int], fingerprint: str | None = None) -> Task | None:
+        """The newest reinstall task not among `known` that no other install from this machine started."""
         new = [task_id for task_id in self.reinstall_task_ids() if task_id not in known]
+        if new and fingerprint:
+            # Another stack's reinstall may have started meanwhile: its run recorded it as its own.
+            endpoint = self.api.endpoint
+            claimed = self._journal("read", lambda journal: journal.claimed(endpoint, self.service_name, new))
+            new = [task_id for task_id in new if (claimed or {}).get(task_id, fingerprint) == fingerprint]
         return self.task(max(new)) if new else None
 
     def wait_while_reinstalling(self) -> set[int]:

@@ -25,7 +25,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -167,6 +167,19 @@ class Journal:
                 "DELETE FROM requests WHERE endpoint = ? AND service_name = ? AND fingerprint = ?",
                 (endpoint, service_name, fingerprint),
             )
+
+    def claimed(self, endpoint: str, service_name: str, task_ids: Sequence[int]) -> dict[int, str]:
+        """The fingerprint recorded for each of `task_ids` that a run on this machine started."""
+        if not task_ids:
+            return {}
+        marks = ", ".join("?" for _ in task_ids)
+        with self._connect() as connection:
+            rows = connection.execute(
+                f"SELECT task_id, fingerprint FROM reinstalls WHERE endpoint = ? AND service_name = ? "
+                f"AND task_id IN ({marks})",
+                (endpoint, service_name, *task_ids),
+            ).fetchall()
+        return {int(task_id): str(fingerprint) for task_id, fingerprint in rows}
 
     def open_reinstall(self, endpoint: str, service_name: str, fingerprint: str) -> OpenReinstall | None:
         """The newest unclosed reinstall of this very install on this server, if recent enough."""
