@@ -1,0 +1,161 @@
+"""Two stacks, or two resources of one stack, pointing at the same server: their reinstalls never overlap.
+
+OVH refuses a reinstall while one runs; the provider must wait for the other one to end and then install
+its own, never take the other one's task for its own, and never lose its install.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ovh_byoi import ByoiInstallation
+from ovh_byoi_harness.engine import LocalEngine
+from ovh_byoi_harness.provider_process import CreateResult, ProviderProcess
+from ovh_emulator.testing import RunningEmulator
+
+from .ledger import Ledger
+from .support import REINSTALL, stack_config, start_provider, wait_until
+
+TASK_LIST = "GET /1.0/dedicated/server/{serviceName}/task"
+Inputs = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def other_stack(
+    ovh: RunningEmulator, provider_env: dict[str, str], tmp_path: Path
+) -> Iterator[ProviderProcess]:
+    """The provider process of another stack's `pulumi up`, on the same machine."""
+    process = start_provider(ovh, provider_env, tmp_path)
+    yield process
+    process.stop()
+
+
+def in_parallel(*calls: Callable[[], CreateResult]) -> list[CreateResult | BaseException]:
+    results: list[CreateResult | BaseException] = [RuntimeError("never ran")] * len(calls)
+
+    def run(index: int) -> None:
+        try:
+            results[index] = calls[index]()
+        except BaseException as exc:
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def assert_one_after_the_other(account_history: list[dict[str, Any]], results: list[CreateResult]) -> None:
+    """Each stack reports its own install, and the second one began once the first one had ended."""
+    assert sorted(result.outputs["task_id"] for result in results) == [e["taskId"] for e in account_history]
+    first, second = account_history
+    assert second["startDate"] >= first["doneDate"]
+    by_task = {result.outputs["task_id"]: result for result in results}
+    for entry in account_history:
+        assert by_task[entry["taskId"]].outputs["image_url"] == entry["imageURL"], "its own image"
+
+
+@pytest.mark.parametrize("busy_answer", ["conflict", "taskAlreadyExists"])
+def test_two_stacks_installing_one_server_at_once_take_turns(
+    busy_answer: str,
+    provider: ProviderProcess,
+    other_stack: ProviderProcess,
+    ovh: RunningEmulator,
+    new_server: Callable[[], str],
+    image_inputs: Inputs,
+    inject: Callable[[dict[str, Any]], None],
+    ledger: Ledger,
+) -> None:
+    server = new_server()
+    ours = provider.check({}, image_inputs(server, "small.qcow2", preflight="off")).inputs
+    theirs = other_stack.check({}, image_inputs(server, "small.raw", preflight="off")).inputs
+    for process in (provider, other_stack):
+        # A first call loads what talking to OVH needs: both creates then reach OVH within milliseconds.
+        process.read(server, {"service_name": server})
+    # Both stacks look at the server's tasks at the same moment and see no reinstall running.
+    inject(
+        {
+            "busyAnswer": busy_answer,
+            "rules": [{"route": TASK_LIST, "serviceName": server, "latency": 0.5, "times": 2}],
+        }
+    )
+    requests = ovh.stats().get(REINSTALL, 0)
+
+    results = in_parallel(lambda: provider.create(ours), lambda: other_stack.create(theirs))
+
+    done = [result for result in results if isinstance(result, CreateResult)]
+    assert len(done) == 2, results
+    account = ledger.account(ovh, server, intended=2)
+    assert account.duplicates == 0 and account.lost == 0, account
+    assert_one_after_the_other(account.history, done)
+    assert ovh.stats()[REINSTALL] - requests == 3, "one request refused while the other install ran"
+    assert "another operation holds the server" in provider.output + other_stack.output
+
+
+def test_a_lost_answer_never_makes_another_stacks_reinstall_ours(
+    provider: ProviderProcess,
+    other_stack: ProviderProcess,
+    ovh: RunningEmulator,
+    new_server: Callable[[], str],
+    image_inputs: Inputs,
+    inject: Callable[[dict[str, Any]], None],
+    ledger: Ledger,
+) -> None:
+    server = new_server()
+    # This stack's request is lost on the way; while it looks for a task it may have started anyway (slowly),
+    # the other stack's reinstall starts.
+    inject(
+        {
+            "rules": [
+                {"route": REINSTALL, "serviceName": server, "drop": True, "times": 1},
+                {"route": TASK_LIST, "serviceName": server, "latency": 1.0, "times": 2},
+            ]
+        }
+    )
+    requests = ovh.stats().get(REINSTALL, 0)
+    ours = provider.check({}, image_inputs(server, "small.qcow2", preflight="off")).inputs
+    theirs = other_stack.check({}, image_inputs(server, "small.raw", preflight="off")).inputs
+
+    def other_stack_after_our_lost_request() -> CreateResult:
+        wait_until(lambda: ovh.stats().get(REINSTALL, 0) > requests, what="our request is sent")
+        return other_stack.create(theirs)
+
+    results = in_parallel(lambda: provider.create(ours), other_stack_after_our_lost_request)
+
+    done = [result for result in results if isinstance(result, CreateResult)]
+    assert len(done) == 2, results
+    account = ledger.account(ovh, server, intended=2)
+    assert account.duplicates == 0 and account.lost == 0, account
+    assert_one_after_the_other(account.history, done)
+
+
+def test_two_resources_of_one_stack_on_one_server_take_turns(
+    ovh: RunningEmulator,
+    provider_env: dict[str, str],
+    new_server: Callable[[], str],
+    image_inputs: Inputs,
+    ledger: Ledger,
+    tmp_path: Path,
+) -> None:
+    server = new_server()
+
+    def program() -> None:
+        ByoiInstallation("web", **image_inputs(server, "small.qcow2", preflight="off"))
+        ByoiInstallation("web-again", **image_inputs(server, "small.raw", preflight="off", hostname="web-2"))
+
+    engine = LocalEngine(tmp_path / "state.json", config=stack_config(ovh), env=provider_env, cwd=tmp_path)
+    result = engine.up(program).raise_for_errors()
+
+    assert result.ops() == {"web": "create", "web-again": "create"}
+    account = ledger.account(ovh, server, intended=2)
+    assert account.duplicates == 0 and account.lost == 0, account
+    first, second = account.history
+    assert second["startDate"] >= first["doneDate"]
+    recorded = {result.outputs_of(name)["task_id"] for name in ("web", "web-again")}
+    assert recorded == {first["taskId"], second["taskId"]}
