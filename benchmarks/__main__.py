@@ -1,0 +1,105 @@
+"""Run the performance suite, print each figure, and write benchmarks/RESULTS.md.
+
+    .venv/bin/python -m benchmarks                 # every figure, about 25 minutes on 2 cores
+    .venv/bin/python -m benchmarks --only 1,4      # some figures
+    .venv/bin/python -m benchmarks --quick         # smaller sizes, a few minutes: a smoke run
+
+1. detection latency and API calls per install (10- and 40-minute installs), against Terraform's schedule;
+2. wall time of fleets of 4, 16 and 64 servers installed at once, against the default provider;
+3. preview of 200 servers: time and OVH API calls;
+4. provider cold start to the first Check answered;
+5. full preflight hashing rate against sha512sum, and peak memory (benchmarks/preflight_bench.py).
+
+Every figure is measured against its baseline in the same run, on real provider processes and the local OVH
+API emulator. Not a test: the figures depend on the machine and on what else it runs (its load average is
+recorded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import cold_start, detection, fleets, preflight, preview
+from .common import ROOT, Figure, machine
+
+DEFAULT_OUTPUT = ROOT / "benchmarks" / "RESULTS.md"
+
+
+def plan(quick: bool) -> dict[int, Callable[[], Figure]]:
+    if quick:
+        return {
+            1: lambda: detection.figure(speed=40, count=2),
+            2: lambda: fleets.figure(speed=60, sizes=(4, 16)),
+            3: lambda: preview.figure(servers=20),
+            4: lambda: cold_start.figure(runs=3),
+            5: lambda: preflight.figure(size_mib=256, runs=1),
+        }
+    return {
+        1: lambda: detection.figure(speed=20, count=4),
+        2: lambda: fleets.figure(speed=60, sizes=(4, 16, 64)),
+        3: lambda: preview.figure(servers=200),
+        4: lambda: cold_start.figure(runs=7),
+        5: lambda: preflight.figure(size_mib=1024, runs=3),
+    }
+
+
+def report(figures: list[Figure], about: dict[str, str], command: str, started: float) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Measured on {datetime.fromtimestamp(started, UTC):%Y-%m-%d %H:%M} UTC by `{command}` "
+        f"in {(time.time() - started) / 60:.0f} minutes. Each figure is compared with its baseline measured "
+        "in the same run; what is measured and how is in each module of `benchmarks/`.",
+        "",
+        "| machine | |",
+        "| --- | --- |",
+    ]
+    lines += [f"| {key} | {value} |" for key, value in about.items()]
+    lines += ["", "## Summary", ""]
+    lines += [f"- {figure.number}. {figure.title}: {figure.verdict}" for figure in figures]
+    lines.append("")
+    for figure in figures:
+        lines += [figure.markdown()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", help="comma-separated figure numbers, e.g. 1,4")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the report")
+    options = parser.parse_args(argv)
+    figures_to_run = plan(options.quick)
+    if options.only:
+        wanted = {int(number) for number in options.only.split(",")}
+        unknown = wanted - set(figures_to_run)
+        if unknown:
+            parser.error(f"no figure {', '.join(map(str, sorted(unknown)))}; figures are 1 to 5")
+        figures_to_run = {number: run for number, run in figures_to_run.items() if number in wanted}
+
+    started = time.time()
+    about = machine()
+    command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
+    print(f"machine: {about['cpu']}, {about['memory']}, load {about['load']}", flush=True)
+    figures: list[Figure] = []
+    for number, run in figures_to_run.items():
+        print(f"\nfigure {number} ...", flush=True)
+        figures.append(run())
+        print(figures[-1].text(), flush=True)
+        about["load at the end"] = " ".join(f"{value:.2f}" for value in os.getloadavg())
+        # Written after each figure: an interrupted run keeps what it measured.
+        options.output.write_text(report(figures, about, command.strip(), started), encoding="utf-8")
+    print(f"\nwritten to {options.output}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

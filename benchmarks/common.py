@@ -1,0 +1,237 @@
+"""What every figure needs: the machine, real images, the emulator, API call counts, a figure's table."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ovh_emulator.images import build_image
+from ovh_emulator.testing import RunningEmulator
+
+ROOT = Path(__file__).resolve().parents[1]
+EFI_DEBIAN = r"\efi\debian\grubx64.efi"
+REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
+POLLS = (
+    "GET /1.0/dedicated/server/{serviceName}/task/{taskId}",
+    "GET /1.0/dedicated/server/{serviceName}/install/status",
+)
+
+
+@dataclass
+class Figure:
+    """One figure of the report: a table, the goal, and whether this run met it."""
+
+    number: int
+    title: str
+    goal: str
+    columns: Sequence[str]
+    rows: list[Sequence[Any]] = field(default_factory=list)
+    verdict: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        lines = [f"## {self.number}. {self.title}", "", f"Goal: {self.goal}", ""]
+        lines.append("| " + " | ".join(self.columns) + " |")
+        lines.append("|" + "|".join(" --- " for _ in self.columns) + "|")
+        lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in self.rows]
+        lines += ["", f"**{self.verdict}**", ""]
+        lines += [f"- {note}" for note in self.notes]
+        return "\n".join(lines).rstrip() + "\n"
+
+    def text(self) -> str:
+        cells = [[str(c) for c in self.columns]] + [[_cell(v) for v in row] for row in self.rows]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
+        lines = [f"{self.number}. {self.title}", f"   goal: {self.goal}"]
+        for row in cells:
+            padded = (value.rjust(width) for value, width in zip(row, widths, strict=True))
+            lines.append("   " + "  ".join(padded))
+        lines.append(f"   => {self.verdict}")
+        lines += [f"   - {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def median(values: Iterable[float]) -> float:
+    return float(statistics.median(list(values)))
+
+
+def machine() -> dict[str, str]:
+    """What the figures depend on: CPU, memory, load, software versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    memory = ""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as info:
+            fields = dict(line.split(":", 1) for line in info)
+        memory = f"{int(fields['MemTotal'].split()[0]) / 1024**2:.1f} GiB"
+    except (OSError, KeyError, ValueError):
+        pass
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "memory": memory,
+        "load": " ".join(f"{value:.2f}" for value in os.getloadavg()),
+        "os": platform.platform(),
+        "python": sys.version.split()[0],
+        "pulumi": _version("pulumi"),
+        "ovh": _version("ovh"),
+    }
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "?"
+
+
+def images(folder: Path) -> dict[str, Path]:
+    """A small qcow2 image (GPT, EFI system partition), built with real tools, and its sha512."""
+    folder.mkdir(parents=True, exist_ok=True)
+    small = folder / "small.qcow2"
+    if not small.exists():
+        build_image(small, fmt="qcow2", size_mib=4)
+    return {"small.qcow2": small}
+
+
+def sha512(path: Path) -> str:
+    return hashlib.sha512(path.read_bytes()).hexdigest()
+
+
+def server_names(count: int) -> list[str]:
+    return [f"ns{1_000_000 + number}.emulator.ovh" for number in range(1, count + 1)]
+
+
+def stack_config(emulator: RunningEmulator) -> dict[str, str]:
+    return {
+        "ovh:endpoint": emulator.url,
+        "ovh:applicationKey": emulator.application_key,
+        "ovh:applicationSecret": emulator.application_secret,
+        "ovh:consumerKey": emulator.consumer_key,
+    }
+
+
+SECRET_CONFIG = frozenset({"ovh:applicationSecret", "ovh:consumerKey"})
+
+
+def provider_env(speed: float, folder: Path) -> dict[str, str]:
+    return {"OVH_BYOI_TIME_SCALE": f"{speed:g}", "OVH_BYOI_JOURNAL": str(folder / "reinstalls.sqlite")}
+
+
+def api_calls(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
+    """Calls of OVH's API (not image downloads) between two readings of the emulator's statistics."""
+    return {
+        route: after[route] - before.get(route, 0)
+        for route in after
+        if "/1.0/" in route and after[route] - before.get(route, 0)
+    }
+
+
+def task_times(emulator: RunningEmulator) -> dict[int, tuple[float, float | None]]:
+    """Each task's start and end as the emulator recorded them (epoch seconds, full precision).
+
+    The API and the admin view give dates to the second, too coarse for a latency of a few emulated seconds
+    at a compressed clock; the emulator's SQLite state has them exactly.
+    """
+    import sqlite3
+
+    with sqlite3.connect(f"file:{emulator.state}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT task_id, start_date, done_date FROM tasks").fetchall()
+    return {int(task_id): (float(start), done) for task_id, start, done in rows}
+
+
+def provider_processes() -> list[int]:
+    """Process ids of the `python -m pulumi.dynamic` servers this process started."""
+    me = os.getpid()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == me and b"pulumi.dynamic" in command:
+            found.append(int(entry))
+    return found
+
+
+def proportional_memory(pid: int) -> int:
+    """A process's share of memory (PSS, bytes): shared pages split among the processes sharing them."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="utf-8") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return 0
+    return 0
+
+
+@dataclass
+class ProviderWatch:
+    """The peak number of provider processes, and of their summed memory, while a block runs."""
+
+    peak_processes: int = 0
+    peak_bytes: int = 0
+
+
+@contextmanager
+def watch_providers(every: float = 0.5) -> Iterator[ProviderWatch]:
+    found = ProviderWatch()
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(every):
+            providers = provider_processes()
+            found.peak_processes = max(found.peak_processes, len(providers))
+            found.peak_bytes = max(found.peak_bytes, sum(proportional_memory(pid) for pid in providers))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield found
+    finally:
+        stop.set()
+        sampler.join()
+
+
+def memory_available() -> int:
+    with open("/proc/meminfo", encoding="utf-8") as info:
+        for line in info:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def run_quietly(command: Sequence[str], **options: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(command), capture_output=True, text=True, check=False, **options)
+
+
+def now() -> float:
+    return time.time()

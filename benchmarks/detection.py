@@ -1,0 +1,230 @@
+"""Figure 1: how soon `create` returns once OVH's task is done, and how many API calls one install costs.
+
+Real provider processes against the emulator, both clocks compressed by the same factor (`--speed`); times
+are reported in OVH (uncompressed) seconds. The baseline is OVH's Terraform provider's schedule
+(`resource.StateChangeConf` with `Delay: 10s`, `MinTimeout: 3s`: first poll after 10 s, then waits of 3 s
+doubling up to 10 s, one `GET .../task/{id}` each) applied to the very same installs, from their recorded
+start and end.
+
+The 40-minute install is the emulator's 10-minute plan with a slow image download: the image is served by a
+local server that trickles it over the extra half hour, as a large image on a slow link would.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from ovh_byoi.provider import ByoiProvider
+from ovh_byoi_harness.provider_process import ProviderProcess
+from ovh_emulator.installs import INIT_SECONDS, PLAN, TODO_SECONDS
+from ovh_emulator.testing import start_emulator
+
+from .common import (
+    EFI_DEBIAN,
+    POLLS,
+    Figure,
+    api_calls,
+    images,
+    median,
+    provider_env,
+    server_names,
+    sha512,
+    stack_config,
+    task_times,
+)
+
+PLANNED_SECONDS = INIT_SECONDS + TODO_SECONDS + sum(step.seconds for step in PLAN)
+DOWNLOAD_STEP = next(step.seconds for step in PLAN if step.comment == "Downloading OS image")
+TERRAFORM_DELAY = 10.0
+TERRAFORM_MIN_TIMEOUT = 3.0
+TERRAFORM_LONGEST_WAIT = 10.0
+LATENCY_GOAL = 2.0
+
+
+def terraform_schedule(duration: float) -> tuple[float, int]:
+    """(latency, polls) of Terraform's StateChangeConf on a task that ends `duration` s after its start."""
+    at, wait, polls = TERRAFORM_DELAY, 0.0, 0
+    while True:
+        at += wait
+        polls += 1
+        if at >= duration:
+            return at - duration, polls
+        wait = min(max(wait * 2, TERRAFORM_MIN_TIMEOUT), TERRAFORM_LONGEST_WAIT)
+
+
+class TrickledImage:
+    """Serves one image, its bytes spread evenly over `seconds` (real), in pieces a few seconds apart."""
+
+    def __init__(self, image: Path, seconds: float) -> None:
+        self.image = image
+        self.seconds = seconds
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/{self.image.name}"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        trickled = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_HEAD(self) -> None:
+                self._headers()
+
+            def do_GET(self) -> None:
+                self._headers()
+                data = trickled.image.read_bytes()
+                pieces = max(1, int(trickled.seconds / 2))
+                size = -(-len(data) // pieces)
+                started = time.monotonic()
+                for number in range(pieces):
+                    self.wfile.write(data[number * size : (number + 1) * size])
+                    self.wfile.flush()
+                    due = started + trickled.seconds * (number + 1) / pieces
+                    time.sleep(max(0.0, due - time.monotonic()))
+
+            def _headers(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(trickled.image.stat().st_size))
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet."""
+
+        return Handler
+
+    def __enter__(self) -> TrickledImage:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@dataclass
+class Installs:
+    minutes: int
+    durations: list[float]
+    latencies: list[float]
+    polls: float
+    calls: float
+    terraform_latencies: list[float]
+    terraform_polls: list[int]
+
+
+def measure(minutes: int, *, speed: float, count: int, work: Path) -> Installs:
+    image = images(work / "images")["small.qcow2"]
+    extra = minutes * 60 - PLANNED_SECONDS
+    # The download step's own planned time is absorbed by the slow download.
+    trickle = (extra + DOWNLOAD_STEP) / speed if extra > 0 else 0.0
+    servers = server_names(count)
+    with (
+        start_emulator(servers=count, speed=speed, images=image.parent) as emulator,
+        TrickledImage(image, trickle) as slow,
+        ProviderProcess(ByoiProvider(), env=provider_env(speed, work), cwd=work) as provider,
+    ):
+        provider.configure(stack_config(emulator))
+        url = slow.url if trickle else emulator.image_url(image.name)
+        before = emulator.stats()
+        returned: dict[str, float] = {}
+
+        def install(service_name: str) -> None:
+            provider.create(
+                {
+                    "service_name": service_name,
+                    "image_url": url,
+                    "image_type": "qcow2",
+                    "image_checksum": sha512(image),
+                    "efi_bootloader_path": EFI_DEBIAN,
+                    "preflight": "off",
+                }
+            )
+            returned[service_name] = time.time()
+
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            list(pool.map(install, servers))
+        calls = api_calls(before, emulator.stats())
+        times = task_times(emulator)
+        tasks = {sn: emulator.server(sn)["installs"][-1]["taskId"] for sn in servers}
+
+    durations, latencies, tf_latencies, tf_polls = [], [], [], []
+    for service_name in servers:
+        start, done = times[int(tasks[service_name])]
+        assert done is not None
+        duration = (done - start) * speed
+        durations.append(duration)
+        latencies.append((returned[service_name] - done) * speed)
+        latency, polls = terraform_schedule(duration)
+        tf_latencies.append(latency)
+        tf_polls.append(polls)
+    return Installs(
+        minutes,
+        durations,
+        latencies,
+        polls=sum(calls.get(route, 0) for route in POLLS) / count,
+        calls=sum(calls.values()) / count,
+        terraform_latencies=tf_latencies,
+        terraform_polls=tf_polls,
+    )
+
+
+def figure(*, speed: float = 20.0, count: int = 4, minutes: tuple[int, ...] = (10, 40)) -> Figure:
+    fig = Figure(
+        1,
+        "Detection latency and API calls per install",
+        f"median latency (task done in OVH -> create returns) <= {LATENCY_GOAL:g} s uncompressed, "
+        "with fewer calls than OVH's Terraform provider's schedule",
+        [
+            "install",
+            "installs",
+            "median length (s)",
+            "latency median (s)",
+            "latency max (s)",
+            "Terraform latency median (s)",
+            "polls / install",
+            "Terraform polls / install",
+            "API calls / install (all)",
+        ],
+    )
+    met = True
+    with tempfile.TemporaryDirectory(prefix="bench-detection-") as scratch:
+        for length in minutes:
+            result = measure(length, speed=speed, count=count, work=Path(scratch))
+            ours, theirs = median(result.latencies), median(result.terraform_latencies)
+            terraform_polls = sum(result.terraform_polls) / count
+            fig.rows.append(
+                [
+                    f"{length} min",
+                    count,
+                    median(result.durations),
+                    ours,
+                    max(result.latencies),
+                    theirs,
+                    result.polls,
+                    terraform_polls,
+                    result.calls,
+                ]
+            )
+            met = met and ours <= LATENCY_GOAL and result.polls < terraform_polls
+    fig.verdict = "goal met" if met else "goal missed (see the rows)"
+    fig.notes.append(
+        f"Clocks compressed {speed:g} times (emulator --speed, OVH_BYOI_TIME_SCALE); latencies are "
+        f"multiplied back, so a real-time jitter of 10 ms shows as {0.01 * speed:.1f} s."
+    )
+    fig.notes.append(
+        "Polls: GET task/{id} and GET install/status after the reinstall; all calls add the client's "
+        "auth/time, the server and hardware reads, the task list and the POST. Terraform's count is its "
+        "polls of GET task/{id} alone."
+    )
+    return fig
