@@ -10,6 +10,7 @@
 4. Applies it again: nothing changes.
 5. Reinstalls a server behind the stack's back, and shows `pulumi refresh --preview-only --expect-no-changes`
    reporting the drift.
+6. Records the drift (`pulumi refresh`) and shows the replacement `pulumi preview` then offers a reviewer.
 
 The emulator is stopped and the temporary folder removed at the end, whatever happens.
 """
@@ -44,7 +45,8 @@ DEMO_STACK = "demo"
 PROJECT_FILES = ("Pulumi.yaml", "__main__.py", f"Pulumi.{DEMO_STACK}.yaml")
 EMULATED_INSTALL_SECONDS = 600
 SERVERS = 3
-DRIFTING_SERVER = "ns1000002.emulator.ovh"
+MANAGED_SERVERS = ("ns1000001.emulator.ovh", "ns1000002.emulator.ovh")
+DRIFTING_SERVER = MANAGED_SERVERS[1]
 UNMANAGED_SERVER = "ns1000003.emulator.ovh"
 GOOD_EFI_PATH = r"\efi\debian\grubx64.efi"
 WRONG_EFI_PATH = r"\efi\ubuntu\shimx64.efi"
@@ -136,6 +138,9 @@ class Applier(Protocol):
     def drift_check(self) -> str | None:
         """`pulumi refresh --preview-only --expect-no-changes`: None when in sync, else what drifted."""
 
+    def refresh_then_preview(self, names: Sequence[str]) -> list[str] | None:
+        """`pulumi refresh --yes`, then `pulumi preview`: which of `names` it would replace (None: failed)."""
+
 
 class PulumiCli:
     """The real Pulumi CLI, with a local backend and a passphrase in the demo's temporary folder."""
@@ -188,6 +193,14 @@ class PulumiCli:
         drifted = [line.strip() for line in output.splitlines() if "outside this stack" in line]
         return "\n".join(drifted) or f"pulumi refresh exited with status {code} (see above)"
 
+    def refresh_then_preview(self, names: Sequence[str]) -> list[str] | None:
+        refreshed, _ = self._pulumi("refresh", "--yes")
+        previewed, output = self._pulumi("preview")
+        if refreshed != 0 or previewed != 0:
+            return None
+        lines = [line for line in output.splitlines() if "replace" in line]
+        return [name for name in names if any(name in line for line in lines)]
+
 
 class LocalHarness:
     """The project's local engine: the same program and real provider processes, state in a file."""
@@ -226,6 +239,13 @@ class LocalHarness:
             ]
             return "\n".join(drifts)
         return None if result.ok else "the refresh failed (see above)"
+
+    def refresh_then_preview(self, names: Sequence[str]) -> list[str] | None:
+        refreshed = self._apply("refresh", expect_no_changes=False)
+        previewed = self._apply("preview", expect_no_changes=False)
+        if not (refreshed.ok and previewed.ok):
+            return None
+        return [step.name for step in previewed.steps if step.op == "replace" and step.name in names]
 
 
 # --- the demo -----------------------------------------------------------------------------------------------
@@ -318,7 +338,7 @@ def run_demo(project: Path, *, speed: float, engine: str) -> bool:
         if not applier.up():
             _say("The first update failed (see above).")
             return False
-        for service_name in ("ns1000001.emulator.ovh", DRIFTING_SERVER):
+        for service_name in MANAGED_SERVERS:
             view = emulator.server(service_name)
             _say(f"emulator: {service_name} runs {view['os']}, {len(view['installs'])} install(s) on record")
 
@@ -342,9 +362,19 @@ def run_demo(project: Path, *, speed: float, engine: str) -> bool:
             _say("Drift reported, as a scheduled drift check would (its job fails):")
             for line in drift.splitlines():
                 _say(f"  {line}")
-            _say("The next `pulumi up` shows that server as a `+-` replacement: it installs the image again.")
         else:
             _say("Unexpected: no drift was reported.")
+            ok = False
+
+        _section("6. What a reviewer sees next: refresh records the drift, the preview shows the reinstall")
+        replaced = applier.refresh_then_preview(MANAGED_SERVERS)
+        if replaced == [DRIFTING_SERVER]:
+            _say(
+                f"The preview shows {DRIFTING_SERVER} as a `+-` replacement: `pulumi up` would erase it and "
+                "install the image again. Nothing was run."
+            )
+        else:
+            _say(f"Unexpected: the preview replaces {'nothing (failed)' if replaced is None else replaced}.")
             ok = False
 
         untouched = emulator.server(UNMANAGED_SERVER)

@@ -35,6 +35,10 @@ def test_the_demo_installs_changes_nothing_the_second_time_reports_drift_and_cle
     drift = output.split("Drift reported", 1)[1]
     assert "ns1000002.emulator.ovh" in drift and "reinstalled outside this stack" in drift
     assert "ns1000001.emulator.ovh" not in drift.split("\n\n", 1)[0]
+    # ... and once recorded, the preview shows that server, and only it, as a replacement.
+    assert re.search(r"^ *\+- replace ns1000002\.emulator\.ovh", output, re.MULTILINE)
+    assert "The preview shows ns1000002.emulator.ovh as a `+-` replacement" in output
+    assert not re.search(r"^ *\+- replace ns1000001", output, re.MULTILINE)
     assert "ns1000003.emulator.ovh is not in the stack: it still runs debian12_64, 0 install(s)" in output
 
     # Cleaned up: the temporary folder is gone and the emulator no longer listens.
