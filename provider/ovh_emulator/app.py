@@ -30,7 +30,7 @@ from aiohttp import web
 from . import openapi
 from .auth import Credentials, check_request
 from .faults import REINSTALL_ROUTE, Faults, spec_errors
-from .installs import BYOI_TEMPLATES, PLAN, Installer, new_steps
+from .installs import BYOI_TEMPLATES, PLAN, Installer, new_steps, redact_url
 from .store import Install, Server, Store, Task
 
 __all__ = ["DEFAULT_SERVER", "EmulatorConfig", "build_app", "serve", "server_name"]
@@ -693,7 +693,9 @@ async def front_door(request: web.Request, handler: Handler) -> web.StreamRespon
         outcome = str(response.status)
     finally:
         elapsed_ms = (time.monotonic() - started) * 1000
-        log.info("%s %s %s %.1fms %s", request.method, request.rel_url, outcome, elapsed_ms, query_id)
+        # Query strings of API routes are filters; elsewhere (image URLs) they may carry a token.
+        shown = request.rel_url if request.path.startswith(API + "/") else redact_url(request.path_qs)
+        log.info("%s %s %s %.1fms %s", request.method, shown, outcome, elapsed_ms, query_id)
     response.headers["X-OVH-QUERYID"] = query_id
     return response
 

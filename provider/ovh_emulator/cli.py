@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import click
 
 from .app import EmulatorConfig, serve
 from .auth import DEFAULT_APPLICATION_KEY, DEFAULT_APPLICATION_SECRET, DEFAULT_CONSUMER_KEY, Credentials
+from .store import Store
 
 __all__ = ["main"]
 
@@ -23,6 +25,18 @@ def _images_auth(ctx: click.Context, param: click.Parameter, value: str | None) 
     if not sep or not user:
         raise click.BadParameter("expected USER:PASSWORD, e.g. --images-auth demo:secret")
     return user, password
+
+
+def _check_state_file(state: Path) -> None:
+    if not state.parent.is_dir():
+        raise click.BadParameter(f"the folder {state.parent} does not exist", param_hint="--state")
+    try:
+        Store(state).close()
+    except sqlite3.DatabaseError as error:
+        raise click.BadParameter(
+            f"{state} is not a state file of this emulator ({error}); give a new file name",
+            param_hint="--state",
+        ) from error
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -76,6 +90,8 @@ def main(
 
     The first line printed is `OVH emulator listening on http://HOST:PORT/1.0`; then one line per request.
     """
+    if state is not None:
+        _check_state_file(state)
     config = EmulatorConfig(
         host=host,
         port=port,

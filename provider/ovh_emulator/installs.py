@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yarl
 
 from . import imagework
 from .imagework import InstallFailure
@@ -39,15 +40,14 @@ log = logging.getLogger("ovh_emulator")
 
 
 def redact_url(url: str) -> str:
-    """The URL without the password of a `user:password@` part, for logs."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority, slash, path = rest.partition("/")
-    if "@" not in authority:
-        return url
-    user = authority.rsplit("@", 1)[0].split(":", 1)[0]
-    return f"{scheme}://{user}:***@{authority.rsplit('@', 1)[1]}{slash}{path}"
+    """The URL as logs may show it: no password of a `user:password@` part, no query (it may hold a token)."""
+    try:
+        parsed = yarl.URL(url)
+    except ValueError:
+        return "<invalid URL>"
+    if parsed.password is not None:
+        parsed = parsed.with_password("***")
+    return str(parsed.with_query(None)) + ("?***" if parsed.query_string else "")
 
 
 @dataclass

@@ -23,7 +23,8 @@ def test_console_shows_the_url_then_requests_without_any_secret(images_dir: Path
         first = reinstall(client, SERVER, byoi_body(in_url))
         wait_for_task(client, SERVER, first["taskId"])
         basic = "Basic " + base64.b64encode(b"builder:s3cret").decode()
-        header = byoi_body(emulator.image_url("small.raw"), httpHeaders={"Authorization": basic})
+        signed_url = emulator.image_url("small.raw") + "?token=t0ps3cret"
+        header = byoi_body(signed_url, httpHeaders={"Authorization": basic})
         second = reinstall(client, SERVER, header)
         assert wait_for_task(client, SERVER, second["taskId"])["status"] == "done"
         emulator.stop()
@@ -35,9 +36,17 @@ def test_console_shows_the_url_then_requests_without_any_secret(images_dir: Path
         for line in lines
     )
     assert any(f"downloaded http://builder:***@127.0.0.1:{port}/images/small.raw" in line for line in lines)
-    assert sum(" GET /images/small.raw 200 " in line for line in lines) == 2
+    assert sum(" GET /images/small.raw 200 " in line for line in lines) == 1
+    assert sum(" GET /images/small.raw?*** 200 " in line for line in lines) == 1
     output = "\n".join(lines)
-    for secret in ("s3cret", basic.split()[1], emulator.application_secret, emulator.consumer_key, "$1$"):
+    for secret in (
+        "s3cret",
+        "t0ps3cret",
+        basic.split()[1],
+        emulator.application_secret,
+        emulator.consumer_key,
+        "$1$",
+    ):
         assert secret not in output
 
 

@@ -154,9 +154,11 @@ def test_images_are_served_with_their_size_and_nothing_outside_the_folder(
     assert escape.status_code == 404
 
 
-def test_urls_in_logs_lose_their_password() -> None:
-    assert redact_url("https://user:pa:ss@example.com/a@b.raw") == "https://user:***@example.com/a@b.raw"
+def test_urls_in_logs_lose_their_password_and_query() -> None:
+    assert redact_url("https://user:pa:ss@example.com/a.raw") == "https://user:***@example.com/a.raw"
+    assert redact_url("https://example.com/a.raw?X-Amz-Signature=abc") == "https://example.com/a.raw?***"
     assert redact_url("https://example.com/debian.raw") == "https://example.com/debian.raw"
+    assert redact_url("/images/a.raw?token=abc") == "/images/a.raw?***"
 
 
 def test_build_image_makes_a_gpt_disk_with_the_bootloader_in_its_efi_partition(tmp_path: Path) -> None:
