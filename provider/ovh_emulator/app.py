@@ -341,10 +341,11 @@ class Emulator:
 # ----------------------------------------------------------------------------------------------------
 # OVH API routes
 
+EMULATOR = web.AppKey("emulator", Emulator)
+
 
 def _emulator(request: web.Request) -> Emulator:
-    emulator: Emulator = request.app["emulator"]
-    return emulator
+    return request.app[EMULATOR]
 
 
 async def auth_time(request: web.Request) -> web.Response:
@@ -744,7 +745,7 @@ async def _guarded(
 
 def build_app(emulator: Emulator) -> web.Application:
     app = web.Application(middlewares=[front_door])
-    app["emulator"] = emulator
+    app[EMULATOR] = emulator
     routes = [
         web.get(API + "/auth/time", auth_time),
         web.get(API + "/dedicated/server", list_servers),
