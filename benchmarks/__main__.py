@@ -1,6 +1,6 @@
 """Run the performance suite, print each figure, and write benchmarks/RESULTS.md.
 
-    .venv/bin/python -m benchmarks                 # every figure, about 25 minutes on 2 cores
+    .venv/bin/python -m benchmarks                 # every figure, about 30 minutes on 2 cores
     .venv/bin/python -m benchmarks --only 1,4      # some figures
     .venv/bin/python -m benchmarks --quick         # smaller sizes, a few minutes: a smoke run
 
@@ -41,7 +41,7 @@ def plan(quick: bool) -> dict[int, Callable[[], Figure]]:
             5: lambda: preflight.figure(size_mib=256, runs=1),
         }
     return {
-        1: lambda: detection.figure(speed=20, count=4),
+        1: lambda: detection.figure(speed=10, count=4),
         2: lambda: fleets.figure(speed=60, sizes=(4, 16, 64)),
         3: lambda: preview.figure(servers=200),
         4: lambda: cold_start.figure(runs=7),

@@ -130,8 +130,10 @@ def figure(*, speed: float = 60.0, sizes: tuple[int, ...] = (4, 16, 64)) -> Figu
         one = run(1, fleet=False, speed=speed, work=work)
         one_projected = one.projected(speed, waves=False)
         projected_64: float | None = None
+        largest: Run | None = None
         for size in sizes:
             fleet = run(size, fleet=True, speed=speed, work=work)
+            largest = fleet
             plain = run(size, fleet=False, speed=speed, work=work)
             fleet_projected = fleet.projected(speed, waves=False) / one_projected
             if size == 64:
@@ -161,6 +163,14 @@ def figure(*, speed: float = 60.0, sizes: tuple[int, ...] = (4, 16, 64)) -> Figu
         f"One install, run the same way (one ByoiInstallation): {one.wall:.1f} s at {speed:g} times OVH's "
         f"pace, {one_projected:.0f} s projected ({one_install:.0f} s of it the install itself)."
     )
+    if largest is not None:
+        last_start = max(start for start, _ in largest.installs) - largest.started
+        fig.notes.append(
+            f"In the fleet of {largest.servers}, the last install began {last_start:.1f} s after the `up` "
+            f"did ({last_start / largest.servers:.2f} s per server): each server's provider process starts, "
+            "and answers its first Check, one server after the other, as the engine loads providers and "
+            "runs Checks one registration at a time."
+        )
     fig.notes.append(
         "x one install: measured wall time over one install's, both compressed. Projected: installs at "
         "OVH's pace, provider start-up and engine time as measured; that is what the goal is about."
