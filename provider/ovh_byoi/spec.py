@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 import string
 from collections.abc import Mapping
@@ -139,7 +140,33 @@ def _image_url(value: str) -> str:
     if parts.username is not None or parts.password is not None:
         # A URL is stored and shown in plain text: credentials in it would leak into state and logs.
         raise ValueError("the URL carries credentials (user:password@), which would be stored in plain text")
+    if not _is_host(parts.hostname):
+        raise ValueError(
+            "the URL's host is neither an IP address nor a host name (labels of 1 to 63 characters)"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError("the URL's port is not a number from 1 to 65535")
     return value
+
+
+def _is_host(host: str) -> bool:
+    """Whether a download could connect to `host`: an IP address, or a name that IDNA can encode."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        encoded = host.encode("idna")
+    except UnicodeError:
+        return False
+    return 0 < len(encoded) <= 253 and all(
+        0 < len(label) <= 63 for label in encoded.removesuffix(b".").split(b".")
+    )
 
 
 def _checksum(value: str) -> str:
@@ -252,15 +279,22 @@ def _user_data(value: str) -> str:
 
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEADER_VALUE = re.compile(r"^(?:[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?$")
 
 
 def _http_headers(value: dict[str, str]) -> dict[str, str]:
     for name, header_value in value.items():
         if not _HEADER_NAME.fullmatch(name):
             raise ValueError(f"{name!r} is not a valid HTTP header name")
+        # The value is a secret (typically a password): name the header, never show the value.
         if any(ch in header_value for ch in "\r\n\0"):
-            # The value is a secret (typically a password): name the header, never show the value.
             raise ValueError(f"the value of header {name!r} contains a line break")
+        if not _HEADER_VALUE.fullmatch(header_value):
+            # HTTP carries visible ASCII in header values; anything else fails the download, or the request.
+            raise ValueError(
+                f"the value of header {name!r} holds a control character, a character beyond ASCII, or "
+                "leading or trailing spaces"
+            )
     return value
 
 
