@@ -390,25 +390,14 @@ def _live_progress(service_name: str, view: _InstallView) -> Any:
 
 def _preflight(session: Session, args: Any) -> None:
     """Session.preflight's checks, with a progress bar for the full download."""
-    hardware = session.call("read the server's hardware", session.api.hardware)
     level = args.preflight
     _err.print(f"Checking the image ({level} preflight) before anything is erased...")
-    with _download_bar(level == "full", "Verifying the image") as progress:
-        findings = run_preflight(
-            image_url=args.image_url,
-            image_type=args.image_type,
-            image_checksum=args.image_checksum,
-            image_checksum_type=args.image_checksum_type,
-            http_headers=args.http_headers,
-            efi_bootloader_path=args.efi_bootloader_path,
-            level=level,
-            disk_bytes=hardware.disk_bytes,
-            memory_bytes=hardware.memory_bytes,
-            progress=progress,
-        )
-    if findings:
-        _print_findings(findings, _INSTALL_OPTIONS, f"the image for {args.service_name}")
-        raise _Failure(str(PreflightFailedError(args.service_name, findings)).splitlines()[0])
+    try:
+        with _download_bar(level == "full", "Verifying the image") as progress:
+            session.preflight(args, download_progress=progress)
+    except PreflightFailedError as failed:
+        _print_findings(failed.findings, _INSTALL_OPTIONS, f"the image for {args.service_name}")
+        raise _Failure(str(failed).splitlines()[0]) from None
 
 
 @main.command()

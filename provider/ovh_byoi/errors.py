@@ -234,7 +234,8 @@ def _error_class(exc: ovh.exceptions.APIError) -> str:
     return str(body.get("class") or body.get("errorCode") or "")
 
 
-def _status_code(exc: ovh.exceptions.APIError) -> int | None:
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of an OVH error answer, or None when no answer came (network failure)."""
     response = getattr(exc, "response", None)
     code = getattr(response, "status_code", None)
     return code if isinstance(code, int) else None
@@ -295,7 +296,7 @@ class ApiRefusedError(ByoiError):
         """
         message = _ovh_message(exc)
         error_class = _error_class(exc)
-        status_code = _status_code(exc)
+        status_code = http_status(exc)
         refusal = _classify(exc, error_class, message, status_code)
         fix = refusal.fix.format(service_name=service_name, action=action) if refusal.fix else None
         if fix is None:

@@ -27,7 +27,7 @@ from .errors import (
 )
 from .journal import Journal
 from .ovh_api import OvhApi, OvhSettings, Server, Task
-from .preflight import run_preflight
+from .preflight import ProgressCallback, run_preflight
 from .spec import ByoiInstallationArgs, ByoiInstallationState, ReinstallRequest
 from .waiting import (
     Clock,
@@ -116,7 +116,9 @@ class Session:
             **args.model_dump(), task_id=task.task_id, installed_at=task.done_date, os=server.os
         )
 
-    def preflight(self, args: ByoiInstallationArgs) -> None:
+    def preflight(
+        self, args: ByoiInstallationArgs, download_progress: ProgressCallback | None = None
+    ) -> None:
         """Every check that can run before the reinstall erases the server."""
         hardware = self.call("read the server's hardware", self.api.hardware)
         self.progress.say(f"checking the image before reinstalling ({args.preflight} preflight)")
@@ -130,6 +132,7 @@ class Session:
             level=args.preflight,
             disk_bytes=hardware.disk_bytes,
             memory_bytes=hardware.memory_bytes,
+            progress=download_progress,
         )
         if findings:
             raise PreflightFailedError(self.service_name, findings)

@@ -11,7 +11,7 @@ provider call (each call runs in one thread) and never keep it in the provider o
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -321,21 +321,3 @@ class OvhApi:
             return InstallStatus.model_validate(self._client.get(f"{self._base}/install/status"))
         except ovh.exceptions.ResourceNotFoundError:
             return None
-
-
-def body_error_class(exc: BaseException) -> str:
-    """OVH's `class` (business errors) or `errorCode` (auth layer) from an error answer, or ""."""
-    response = getattr(exc, "response", None)
-    if response is None:
-        return ""
-    try:
-        body: Any = response.json()
-    except ValueError:
-        return ""
-    return str(body.get("class") or body.get("errorCode") or "") if isinstance(body, Mapping) else ""
-
-
-def status_code(exc: BaseException) -> int | None:
-    """The HTTP status of an OVH error answer, or None when no answer came (network failure)."""
-    code = getattr(getattr(exc, "response", None), "status_code", None)
-    return code if isinstance(code, int) else None

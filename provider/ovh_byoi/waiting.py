@@ -22,8 +22,8 @@ from typing import Final, TypeVar
 import ovh.exceptions
 import tenacity
 
-from .errors import ByoiError, redact_url_credentials
-from .ovh_api import InstallStatus, OvhApi, Task, status_code
+from .errors import ByoiError, http_status, redact_url_credentials
+from .ovh_api import InstallStatus, OvhApi, Task
 
 __all__ = [
     "TIME_SCALE_ENV",
@@ -96,7 +96,7 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ovh.exceptions.HTTPError | ovh.exceptions.NetworkError):
         return True
     if isinstance(exc, ovh.exceptions.APIError):
-        code = status_code(exc)
+        code = http_status(exc)
         return code is not None and (code >= 500 or code == 429)
     return False
 
@@ -157,7 +157,7 @@ class RetryPolicy:
 
         def announce(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            code = status_code(exc) if exc else None
+            code = http_status(exc) if exc else None
             what = f"OVH answered {code}" if code else "OVH's API could not be reached"
             query_id = getattr(exc, "query_id", None)
             query = f" (query id {query_id})" if query_id else ""
