@@ -208,7 +208,8 @@ class Installer:
         self._disks_dir = disks_dir
         self._running: dict[int, asyncio.Task[None]] = {}
         self._session: aiohttp.ClientSession | None = None
-        self._heavy_work = asyncio.Semaphore(max(2, os.cpu_count() or 2))
+        # Subprocesses spend much of their life starting up and waiting on I/O: run a few per core.
+        self._heavy_work = asyncio.Semaphore(4 * (os.cpu_count() or 2))
 
     @property
     def speed(self) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 from ovh_emulator.testing import RunningEmulator, start_emulator
 
 from .api import byoi_body, current_step, ovh_client, reinstall
+from .test_install import raw_sha256
 
 SERVERS = 200
 CLIENTS = 20
@@ -20,7 +20,7 @@ POLL_INTERVAL = 1.0
 def install_and_poll(emulator: RunningEmulator, servers: list[str]) -> dict[str, str]:
     """One client (its own: OVH's client is not meant for threads) installing and polling its servers."""
     client = ovh_client(emulator)
-    body = byoi_body(emulator.image_url("small.raw"))
+    body = byoi_body(emulator.image_url("small.qcow2"), "qcow2")
     tasks = {server: reinstall(client, server, body)["taskId"] for server in servers}
     statuses: dict[str, str] = {}
     while len(statuses) < len(servers):
@@ -35,7 +35,9 @@ def install_and_poll(emulator: RunningEmulator, servers: list[str]) -> dict[str,
     return statuses
 
 
-def test_two_hundred_concurrent_installs_all_finish(images_dir: Path, test_images: dict[str, Path]) -> None:
+def test_two_hundred_concurrent_installs_all_finish(
+    images_dir: Path, test_images: dict[str, Path], tmp_path: Path
+) -> None:
     with start_emulator(servers=SERVERS, speed=600, images=images_dir) as emulator:
         names = ovh_client(emulator).get("/dedicated/server")
         groups = [names[index::CLIENTS] for index in range(CLIENTS)]
@@ -45,7 +47,7 @@ def test_two_hundred_concurrent_installs_all_finish(images_dir: Path, test_image
         statuses = {server: status for result in results for server, status in result.items()}
         assert len(statuses) == SERVERS
         assert set(statuses.values()) == {"done"}
-        expected = hashlib.sha256(test_images["small.raw"].read_bytes()).hexdigest()
+        expected = raw_sha256(test_images["small.qcow2"], tmp_path)
         for server in names[:: SERVERS // 10]:
             assert emulator.server(server)["diskSha256"] == expected
             assert ovh_client(emulator).get(f"/dedicated/server/{server}")["os"] == "byoi_64"
