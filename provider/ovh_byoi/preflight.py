@@ -30,7 +30,7 @@ import subprocess
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -178,6 +178,8 @@ class _Probe:
 
 class _Source(Protocol):
     display: str
+    # What must never be shown: the values of the HTTP headers sent.
+    secrets: tuple[str, ...]
 
     def probe(self) -> _Probe: ...
 
@@ -224,11 +226,19 @@ def _status_finding(status: int, reason: str | None, display: str, *, sent_crede
     return Finding(target, f"downloading {display} answers HTTP {status} {reason or ''}".rstrip(), fix)
 
 
-# Reading the body through `response.raw` raises urllib3's own errors, which requests does not wrap.
-_TRANSFER_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError)
+# Reading the body through `response.raw` raises urllib3's own errors, which requests does not wrap; a host
+# that cannot be encoded or a header value beyond Latin-1 fails with a ValueError before anything is sent.
+_TRANSFER_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, ValueError)
 
 
-def _unreachable_finding(display: str, exc: Exception) -> Finding:
+def _without(secrets: Iterable[str], text: str) -> str:
+    """`text` with each of `secrets` (header values) masked: requests quotes a header value it refuses."""
+    for secret in sorted((secret for secret in secrets if secret.strip()), key=len, reverse=True):
+        text = text.replace(secret, "***").replace(repr(secret)[1:-1], "***")
+    return text
+
+
+def _unreachable_finding(display: str, exc: Exception, secrets: Iterable[str] = ()) -> Finding:
     kind = {
         requests.exceptions.SSLError: "its TLS certificate is not valid",
         requests.exceptions.ConnectTimeout: "the connection timed out",
@@ -239,7 +249,7 @@ def _unreachable_finding(display: str, exc: Exception) -> Finding:
     cause = next((text for klass, text in kind.items() if isinstance(exc, klass)), "the request failed")
     # urllib3 nests the reason in layers of repr: the system's words ("[Errno 111] ...") say it all.
     system_words = re.search(r"\[Errno -?\d+\] [^'\")\]]+", str(exc))
-    detail = system_words.group(0) if system_words else redact_url_credentials(str(exc))
+    detail = system_words.group(0) if system_words else _without(secrets, redact_url_credentials(str(exc)))
     return Finding(
         "image_url", f"cannot download {display}: {cause} ({detail})", guide_fix("download_failed")
     )
@@ -261,6 +271,7 @@ class _HttpSource:
         self.url = url
         self.display = redact_url_credentials(url)
         self._user_headers = bool(headers) or "@" in urlsplit(url).netloc
+        self.secrets: tuple[str, ...] = tuple(headers.values())
         self._headers = {
             # OVH's downloader receives the bytes as stored: never let the server compress them for us.
             "Accept-Encoding": "identity",
@@ -281,8 +292,8 @@ class _HttpSource:
         with self._session() as session:
             try:
                 head = session.head(self.url, allow_redirects=True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
-            except requests.RequestException as exc:
-                return _Probe(findings=[_unreachable_finding(self.display, exc)])
+            except _TRANSFER_ERRORS as exc:
+                return _Probe(findings=[_unreachable_finding(self.display, exc, self.secrets)])
             size = _total_size(head) if head.ok else None
             # The ranged GET reads the first bytes, and its status is the one that counts: some servers refuse
             # HEAD (405, 501) and pre-signed URLs allow GET only (403 on HEAD).
@@ -307,7 +318,7 @@ class _HttpSource:
                     first = _read_at_most(lambda n: response.raw.read(n, decode_content=False), HEAD_BYTES)
                     size = _total_size(response) or size
             except _TRANSFER_ERRORS as exc:
-                return _Probe(findings=[_unreachable_finding(self.display, exc)])
+                return _Probe(findings=[_unreachable_finding(self.display, exc, self.secrets)])
         return _Probe(size=size, head=first)
 
     @contextlib.contextmanager
@@ -325,6 +336,7 @@ class _FileSource:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.display = str(path)
+        self.secrets: tuple[str, ...] = ()
 
     @property
     def local_path(self) -> Path | None:
@@ -700,7 +712,7 @@ def _full_check(
             with source.stream() as read:
                 received, errors = _pump(read, consumers, probe.size, progress)
         except (*_TRANSFER_ERRORS, OSError) as exc:
-            detail = redact_url_credentials(str(exc))
+            detail = _without(source.secrets, redact_url_credentials(str(exc)))
             return [
                 Finding(
                     "image_url",
