@@ -725,7 +725,11 @@ async def _guarded(
             refused.headers["Retry-After"] = "1"
         return refused
     if request.path.startswith(API + "/") and request.path != API + "/auth/time":
-        body = await request.text()
+        try:
+            body = (await request.read()).decode("utf-8")
+        except UnicodeDecodeError:
+            # OVH's client only sends JSON, which is UTF-8: anything else is a malformed request.
+            raise OvhError(400, "Client::BadRequest", "Invalid JSON received: not UTF-8") from None
         url = f"{request.scheme}://{request.host}{request.raw_path}"
         refusal = check_request(
             emulator.config.credentials, request.headers, request.method, url, body, int(time.time())
