@@ -1,0 +1,250 @@
+"""The emulator fuzzed through its HTTP API: bad bodies and query strings get OVH-shaped refusals, not 500.
+
+OVH's client decodes every error body as JSON, so every answer must be JSON too. Requests are signed as
+OVH's client signs them (the signature is computed here, independently of the emulator's own code), so that
+they reach the routes' own validation. The reinstall requests target a server kept busy by a reinstall that
+never ends: a body that passes every check is refused as a conflict, and no generated image URL is ever
+downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ovh_emulator.testing import RunningEmulator
+
+from .ledger import Ledger
+from .support import wait_until
+
+FUZZ = settings(
+    max_examples=120,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+REINSTALL_KEYS = ["operatingSystem", "customizations", "properties", "storage", "bogus"]
+CUSTOMIZATION_KEYS = [
+    "imageURL",
+    "imageType",
+    "efiBootloaderPath",
+    "imageCheckSum",
+    "imageCheckSumType",
+    "hostname",
+    "sshKey",
+    "configDriveUserData",
+    "configDriveMetadata",
+    "httpHeaders",
+    "language",
+]
+text = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["", "byoi_64", "debian12_64", "qcow2", "raw", "\n", "\x00", "é", "%", "ns1", "sha256"]),
+)
+json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), text)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(text, children, max_size=3),
+    max_leaves=8,
+)
+customizations = st.one_of(
+    json_values, st.dictionaries(st.sampled_from(CUSTOMIZATION_KEYS), json_values, max_size=6)
+)
+reinstall_bodies = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {
+            "operatingSystem": st.one_of(
+                st.sampled_from(["byoi_64", "byolinux_64", "debian12_64"]), json_values
+            )
+        },
+        optional={"customizations": customizations, "properties": json_values, "bogus": json_values},
+    ),
+)
+raw_bodies = st.one_of(
+    st.binary(max_size=64),
+    st.sampled_from([b"{", b"\xff\xfe", b'{"operatingSystem": "\xff"}', b"null", b"[]", b"1e999", b"\x00"]),
+)
+
+
+class Api:
+    """Signed HTTP calls to the emulator, and what every answer must be."""
+
+    def __init__(self, emulator: RunningEmulator, ledger: Ledger) -> None:
+        self.emulator = emulator
+        self.ledger = ledger
+        self.session = requests.Session()
+        self.delta = int(self.session.get(f"{emulator.url}/auth/time", timeout=10).json()) - int(time.time())
+
+    def call(self, method: str, path: str, body: bytes = b"", *, admin: bool = False) -> requests.Response:
+        url = f"{self.emulator.base_url}/_emulator/{path}" if admin else f"{self.emulator.url}{path}"
+        headers = {"Content-Type": "application/json"}
+        if not admin:
+            now = str(int(time.time()) + self.delta)
+            signed = "+".join(
+                [
+                    self.emulator.application_secret,
+                    self.emulator.consumer_key,
+                    method,
+                    url,
+                    body.decode("utf-8", "surrogateescape"),
+                    now,
+                ]
+            )
+            headers |= {
+                "X-Ovh-Application": self.emulator.application_key,
+                "X-Ovh-Consumer": self.emulator.consumer_key,
+                "X-Ovh-Timestamp": now,
+                "X-Ovh-Signature": "$1$"
+                + hashlib.sha1(signed.encode("utf-8", "surrogateescape")).hexdigest(),
+            }
+        self.ledger.fuzzed(bodies=1)
+        answer = self.session.request(method, url, data=body or None, headers=headers, timeout=30)
+        assert answer.status_code < 500, f"{method} {path} {body[:200]!r}: {answer.status_code} {answer.text}"
+        answer.json()  # OVH's client fails on an answer that is not JSON
+        return answer
+
+
+@pytest.fixture(scope="module")
+def api(ovh: RunningEmulator, ledger: Ledger) -> Api:
+    return Api(ovh, ledger)
+
+
+@pytest.fixture(scope="module")
+def busy_server(ovh: RunningEmulator, api: Api) -> Iterator[str]:
+    """A server whose reinstall never ends."""
+    name = "fuzz.reliability.ovh"
+    ovh.add_server(name)
+    ovh.set_faults({"rules": [{"task": "neverFinish", "serviceName": name, "times": 1}]})
+    try:
+        api.call("POST", f"/dedicated/server/{name}/reinstall", b'{"operatingSystem": "debian12_64"}')
+    finally:
+        ovh.set_faults({})
+    wait_until(lambda: ovh.server(name)["installs"][-1]["status"] == "doing", what="the install runs")
+    yield name
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+@FUZZ
+@given(body=reinstall_bodies)
+def test_reinstall_bodies_get_ovh_shaped_refusals(api: Api, busy_server: str, body: Any) -> None:
+    answer = api.call("POST", f"/dedicated/server/{busy_server}/reinstall", _json_bytes(body))
+
+    assert answer.status_code in (400, 404, 409), answer.text
+    assert set(answer.json()) == {"class", "message"}
+
+
+@settings(FUZZ, max_examples=60)
+@given(body=raw_bodies)
+def test_bodies_that_are_not_json_or_not_utf8_are_refused(api: Api, busy_server: str, body: bytes) -> None:
+    answer = api.call("POST", f"/dedicated/server/{busy_server}/reinstall", body)
+
+    assert answer.status_code in (400, 404, 409), answer.text
+
+
+query_values = st.one_of(text, st.text(st.characters(max_codepoint=0x2FF), max_size=10))
+
+
+@settings(FUZZ, max_examples=80)
+@given(
+    route=st.sampled_from(["/task", "/task/{value}", "/install/status", "", "/specifications/hardware"]),
+    value=query_values,
+    query=st.dictionaries(st.sampled_from(["function", "status", "x", ""]), query_values, max_size=3),
+    server=st.sampled_from(["{busy}", "ns0.unknown.example", "%00", ".."]),
+)
+def test_query_strings_and_path_values_never_break_a_route(
+    api: Api, busy_server: str, route: str, value: str, query: dict[str, str], server: str
+) -> None:
+    path = f"/dedicated/server/{quote(server.format(busy=busy_server), safe='')}"
+    path += route.format(value=quote(value, safe="")) if value else route.format(value="0")
+    if query:
+        path += "?" + "&".join(f"{quote(key)}={quote(item)}" for key, item in sorted(query.items()))
+
+    api.call("GET", path)
+
+
+admin_server_bodies = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "serviceName": st.one_of(text, st.from_regex(r"\Az[a-z0-9.-]{0,20}\Z")),
+            "diskSizeBytes": st.one_of(st.integers(), json_values),
+            "memoryBytes": st.one_of(st.integers(), json_values),
+            "bootMode": st.one_of(st.sampled_from(["uefi", "legacy", "bios"]), json_values),
+            "bogus": json_values,
+        },
+    ),
+)
+fault_specs = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "seed": st.one_of(st.integers(), json_values),
+            "busyAnswer": st.one_of(st.sampled_from(["conflict", "taskAlreadyExists"]), json_values),
+            "rules": st.lists(
+                st.one_of(
+                    json_values,
+                    st.dictionaries(
+                        st.sampled_from(["route", "times", "rate", "status", "drop", "latency", "task", "x"]),
+                        st.one_of(
+                            st.sampled_from(["*", "GET *", "POST /bogus", 503, 418, 0.5, -1, True]),
+                            json_values,
+                        ),
+                        max_size=4,
+                    ),
+                ),
+                max_size=3,
+            ),
+        },
+    ),
+)
+
+
+@settings(FUZZ, max_examples=80)
+@given(
+    target=st.sampled_from(["servers", "faults", "out-of-band"]),
+    body=st.one_of(admin_server_bodies, fault_specs, raw_bodies),
+)
+def test_admin_routes_refuse_bad_bodies_with_a_message(
+    api: Api, ovh: RunningEmulator, busy_server: str, target: str, body: Any
+) -> None:
+    raw = body if isinstance(body, bytes) else _json_bytes(body)
+    path = {
+        "servers": "servers",
+        "faults": "faults",
+        "out-of-band": f"servers/{busy_server}/reinstall-out-of-band",
+    }[target]
+    try:
+        answer = api.call("PUT" if target == "faults" else "POST", path, raw, admin=True)
+    finally:
+        # A valid fault set would change how the next requests are answered.
+        ovh.set_faults({})
+
+    if answer.status_code >= 400:
+        assert answer.json().get("message"), answer.text
+
+
+def test_the_emulator_still_answers_after_the_fuzzing(
+    api: Api, ovh: RunningEmulator, busy_server: str, new_server: Callable[[], str]
+) -> None:
+    server = new_server()
+
+    answer = api.call("GET", f"/dedicated/server/{server}")
+
+    assert answer.json()["name"] == server
+    assert ovh.server(busy_server)["installs"][-1]["status"] == "doing"
+    assert "Traceback" not in "\n".join(ovh.output)
