@@ -41,7 +41,7 @@ def drift_check(emulator: RunningEmulator, state: Path, tmp_path: Path) -> subpr
     )
 
 
-def test_the_drift_check_passes_in_sync_and_fails_naming_a_server_reinstalled_out_of_band(
+def test_the_drift_check_passes_in_sync_fails_on_an_out_of_band_reinstall_and_tells_errors_apart(
     emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     state = tmp_path / "state.json"
@@ -61,13 +61,8 @@ def test_the_drift_check_passes_in_sync_and_fails_naming_a_server_reinstalled_ou
     assert "ns1000001.emulator.ovh" not in verdict
     assert writes(emulator) == {REINSTALL: 2}, "the stack's two installs; the checks only read"
 
-
-def test_the_drift_check_tells_a_failed_check_from_drift(emulator: RunningEmulator, tmp_path: Path) -> None:
-    state = tmp_path / "state.json"
-    project_engine(PROJECT, emulator, state, stack="emulator").up().raise_for_errors()
+    # OVH out of reach is no drift: the job fails differently, so nobody reinstalls on a false alarm.
     emulator.stop()
-
     failed = drift_check(emulator, state, tmp_path)
-
     assert failed.returncode == 2, failed.stdout + failed.stderr
-    assert "the check could not run" in failed.stderr
+    assert "the check could not run" in failed.stderr and "DRIFT" not in failed.stdout

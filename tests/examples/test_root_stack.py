@@ -6,9 +6,12 @@ import base64
 from pathlib import Path
 from typing import Any
 
-import ovh_byoi  # noqa: F401  (imported before the program runs, as the test's own modules)
 import pytest
 import yaml
+
+# Imported here, before any program runs: the local engine forgets the modules a project imported from its own
+# folder after each run, and this project's folder holds the package (installed editable) and its virtualenv.
+from ovh_byoi import resource as _resource  # noqa: F401
 from ovh_byoi_harness.demo import retarget, stack_config
 from ovh_emulator.testing import RunningEmulator
 
@@ -22,10 +25,12 @@ def demo_config(emulator: RunningEmulator) -> dict[str, Any]:
     return dict(retarget(stack_config(ROOT, "demo"), emulator.base_url))
 
 
-def test_the_demo_stack_installs_each_server_with_defaults_and_its_own_overrides(
+def test_the_demo_stack_installs_each_server_with_its_overrides_and_protect_forbids_a_reinstall(
     emulator: RunningEmulator, tmp_path: Path
 ) -> None:
-    engine = project_engine(ROOT, emulator, tmp_path / "state.json", stack="demo")
+    config = demo_config(emulator)
+    config["ovh-byoi:servers"][SERVERS[0]]["protect"] = True
+    engine = project_engine(ROOT, emulator, tmp_path / "state.json", stack="demo", **config)
 
     first = engine.up().raise_for_errors()
 
@@ -43,6 +48,14 @@ def test_the_demo_stack_installs_each_server_with_defaults_and_its_own_overrides
 
     engine.up(expect_no_changes=True).raise_for_errors()
     assert writes(emulator) == {REINSTALL: 2}
+
+    # A new image for every server: the one marked `protect: true` refuses its reinstall.
+    config["ovh-byoi:defaults"].update(image_url=emulator.image_url("debian.raw"), image_type="raw")
+    new_image = project_engine(ROOT, emulator, tmp_path / "state.json", stack="demo", **config).up()
+
+    assert not new_image.ok
+    assert "is protected: it cannot be replaced" in new_image.errors[new_image.step(SERVERS[0]).urn]
+    assert [entry["status"] for entry in emulator.server(SERVERS[0])["installs"]] == ["done"]
 
 
 def test_a_typo_in_the_config_names_the_server_and_the_key_and_nothing_runs(
@@ -92,20 +105,3 @@ def test_each_config_mistake_is_named(tmp_path: Path, servers: dict[str, Any], e
 
     assert expected in str(result.program_error)
     assert result.steps == []
-
-
-def test_protect_in_the_config_forbids_reinstalling_that_server(
-    emulator: RunningEmulator, test_images: dict[str, Path], tmp_path: Path
-) -> None:
-    config = demo_config(emulator)
-    config["ovh-byoi:servers"][SERVERS[0]]["protect"] = True
-    state = tmp_path / "state.json"
-    project_engine(ROOT, emulator, state, stack="demo", **config).up().raise_for_errors()
-    config["ovh-byoi:defaults"]["image_url"] = emulator.image_url("debian.raw")
-    config["ovh-byoi:defaults"]["image_type"] = "raw"
-
-    result = project_engine(ROOT, emulator, state, stack="demo", **config).up()
-
-    assert not result.ok
-    assert "is protected: it cannot be replaced" in result.errors[result.step(SERVERS[0]).urn]
-    assert [entry["status"] for entry in emulator.server(SERVERS[0])["installs"]] == ["done"]
