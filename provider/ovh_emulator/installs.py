@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,6 +38,9 @@ OVH_ERROR_TEXT = (
 NEVER_ENDING_STEP = "Waiting for services to be up"
 
 log = logging.getLogger("ovh_emulator")
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 
 
 def redact_url(url: str) -> str:
@@ -347,7 +351,9 @@ class Installer:
         task.comment = failure.text
         task.done_date = time.time()
         self._store.update_task(task)
-        log.info("task %s: %s on %s: %s", task.task_id, failure.status, task.service_name, failure.text)
+        # The text may quote the image URL, password and all (OVH repeats what it was given): not in the log.
+        shown = _URL.sub(lambda match: redact_url(match.group(0)), failure.text)
+        log.info("task %s: %s on %s: %s", task.task_id, failure.status, task.service_name, shown)
 
     def cancel(self, task: Task) -> None:
         """Cancels a task that has not started working yet (the caller checked its status)."""

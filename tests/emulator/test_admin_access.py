@@ -9,7 +9,8 @@ from unittest import mock
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
-from ovh_emulator.app import Emulator, EmulatorConfig, build_app, front_door
+from ovh_emulator.app import build_app, front_door
+from ovh_emulator.core import Emulator, EmulatorConfig
 
 
 def answer_to(peer: str, method: str, path: str) -> web.StreamResponse:

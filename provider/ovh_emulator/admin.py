@@ -1,0 +1,182 @@
+"""The `/_emulator/` admin routes (servers, out-of-band reinstalls, faults, stats), the `/images/` folder."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+from typing import Any
+
+import jsonschema
+from aiohttp import web
+
+from .core import (
+    DEFAULT_BOOT_MODE,
+    DEFAULT_DISK_BYTES,
+    DEFAULT_MEMORY_BYTES,
+    INITIAL_OS,
+    TEMPLATES,
+    Emulator,
+    OvhError,
+    emulator_of,
+    json_answer,
+)
+from .faults import spec_errors
+from .installs import BYOI_TEMPLATES
+from .store import Server
+
+__all__ = ["ADMIN_ROUTES", "IMAGE_ROUTES", "AdminError"]
+
+log = logging.getLogger("ovh_emulator")
+
+
+class AdminError(web.HTTPException):
+    def __init__(self, status: int, message: str) -> None:
+        self.status_code = status
+        super().__init__(text=json.dumps({"message": message}), content_type="application/json")
+
+
+_NEW_SERVER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["serviceName"],
+    "properties": {
+        "serviceName": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9.-]{0,62}$"},
+        "diskSizeBytes": {"type": "integer", "minimum": 1024**2},
+        "memoryBytes": {"type": "integer", "minimum": 1024**2},
+        "bootMode": {"enum": ["legacy", "uefi", "uefi-legacy"]},
+    },
+}
+
+
+async def _admin_body(request: web.Request, schema: dict[str, Any]) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.text() or "null")
+    except ValueError as error:
+        raise AdminError(400, f"the body is not JSON: {error}") from error
+    problems = [
+        f"{'.'.join(map(str, error.absolute_path)) or 'body'}: {error.message}"
+        for error in jsonschema.Draft202012Validator(schema).iter_errors(body)
+    ]
+    if problems:
+        raise AdminError(400, "; ".join(problems))
+    result: dict[str, Any] = body
+    return result
+
+
+async def admin_add_server(request: web.Request) -> web.Response:
+    emulator = emulator_of(request)
+    body = await _admin_body(request, _NEW_SERVER_SCHEMA)
+    if emulator.store.server(body["serviceName"]) is not None:
+        raise AdminError(409, f"server {body['serviceName']} already exists")
+    server = emulator.add_server(
+        body["serviceName"],
+        disk_size=body.get("diskSizeBytes", DEFAULT_DISK_BYTES),
+        memory_size=body.get("memoryBytes", DEFAULT_MEMORY_BYTES),
+        boot_mode=body.get("bootMode", DEFAULT_BOOT_MODE),
+    )
+    return json_answer(emulator.admin_server(server), status=201)
+
+
+def _admin_server(request: web.Request) -> tuple[Emulator, Server]:
+    emulator = emulator_of(request)
+    server = emulator.store.server(request.match_info["serviceName"])
+    if server is None:
+        raise AdminError(404, f"no server {request.match_info['serviceName']}")
+    return emulator, server
+
+
+async def admin_list_servers(request: web.Request) -> web.Response:
+    emulator = emulator_of(request)
+    return json_answer(emulator.store.service_names())
+
+
+async def admin_get_server(request: web.Request) -> web.Response:
+    emulator, server = _admin_server(request)
+    return json_answer(emulator.admin_server(server))
+
+
+_OUT_OF_BAND_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"operatingSystem": {"enum": [name for name in TEMPLATES if name not in BYOI_TEMPLATES]}},
+}
+
+
+async def admin_reinstall_out_of_band(request: web.Request) -> web.Response:
+    emulator, server = _admin_server(request)
+    body = await _admin_body(request, _OUT_OF_BAND_SCHEMA)
+    try:
+        task = emulator.start_install(
+            server, body.get("operatingSystem", INITIAL_OS), {}, out_of_band=True, fault=None
+        )
+    except OvhError as error:
+        raise AdminError(error.status, error.message) from error
+    log.info("task %s: out-of-band reinstall of %s started", task.task_id, server.service_name)
+    return json_answer(emulator.api_task(task), status=201)
+
+
+async def admin_put_faults(request: web.Request) -> web.Response:
+    emulator = emulator_of(request)
+    try:
+        spec = json.loads(await request.text() or "null")
+    except ValueError as error:
+        raise AdminError(400, f"the body is not JSON: {error}") from error
+    problems = spec_errors(spec)
+    if problems:
+        raise AdminError(400, "; ".join(problems))
+    emulator.faults.replace(spec)
+    return json_answer(emulator.faults.to_spec())
+
+
+async def admin_get_faults(request: web.Request) -> web.Response:
+    return json_answer(emulator_of(request).faults.to_spec())
+
+
+async def admin_stats(request: web.Request) -> web.Response:
+    return json_answer(dict(sorted(emulator_of(request).stats.items())))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Images
+
+
+async def serve_image(request: web.Request) -> web.StreamResponse:
+    emulator = emulator_of(request)
+    folder = emulator.config.images
+    if folder is None:
+        raise web.HTTPNotFound(text="no images folder (--images)")
+    if emulator.config.images_auth is not None and not _basic_auth_ok(request, emulator.config.images_auth):
+        raise web.HTTPUnauthorized(
+            text="authentication required", headers={"WWW-Authenticate": 'Basic realm="images"'}
+        )
+    root = folder.resolve()
+    path = (root / request.match_info["name"]).resolve()
+    if root not in path.parents or not path.is_file():
+        raise web.HTTPNotFound(text=f"no image {request.match_info['name']}")
+    return web.FileResponse(path)
+
+
+def _basic_auth_ok(request: web.Request, expected: tuple[str, str]) -> bool:
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        given = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return hmac.compare_digest(given, f"{expected[0]}:{expected[1]}".encode())
+
+
+ADMIN_ROUTES = [
+    web.post("/_emulator/servers", admin_add_server),
+    web.get("/_emulator/servers", admin_list_servers),
+    web.get("/_emulator/servers/{serviceName}", admin_get_server),
+    web.post("/_emulator/servers/{serviceName}/reinstall-out-of-band", admin_reinstall_out_of_band),
+    web.put("/_emulator/faults", admin_put_faults),
+    web.get("/_emulator/faults", admin_get_faults),
+    web.get("/_emulator/stats", admin_stats),
+]
+IMAGE_ROUTES = [web.get("/images/{name:.+}", serve_image)]
