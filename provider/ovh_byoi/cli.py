@@ -230,6 +230,14 @@ def verify_image(
     """
     declared_type = (image_type or _type_from_name(url)).lower()
     shown = redact_url_credentials(url)
+    if shown != url:
+        # ByoiInstallation refuses such a URL: passing here would only postpone the refusal to `pulumi up`.
+        raise _BadInput(
+            f"{shown}: the URL carries credentials (user:password@), which ByoiInstallation refuses "
+            "since state and logs would hold them in plain text.\nFix: remove them from the URL and send "
+            "them as a header: -H 'Authorization: Basic <base64 of user:password>' (printf %s "
+            "'user:password' | base64); in a stack, in http_headers."
+        )
     with _download_bar(full, "Downloading") as progress:
         findings = run_preflight(
             image_url=url,
