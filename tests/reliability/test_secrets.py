@@ -1,0 +1,283 @@
+"""Secrets audit: credentials, header values and user data never show where they must not.
+
+Places looked at: the pickled provider (`__provider`) and the whole state file, every output not marked
+secret, everything the provider processes printed, every error message, and the emulator's log. Credentials
+in an image URL (`https://user:password@host/...`) are refused by the resource and the command line alike,
+with the fix (headers), and masked wherever a URL is shown.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import dill
+import ovh
+import pytest
+from click.testing import CliRunner
+from ovh_byoi import ByoiInstallation
+from ovh_byoi.cli import main
+from ovh_byoi.preflight import run_preflight
+from ovh_byoi.provider import ByoiProvider
+from ovh_byoi_harness.engine import LocalEngine, RunResult
+from ovh_byoi_harness.provider_process import ProviderProcess
+from ovh_emulator.testing import RunningEmulator
+
+from .ledger import Ledger
+from .support import (
+    APPLICATION_SECRET,
+    CONSUMER_KEY,
+    EFI_DEBIAN,
+    HEADER_VALUE,
+    IMAGES_PASSWORD,
+    IMAGES_USER,
+    stack_config,
+    wait_until,
+)
+
+CLIENT_SECRET = "clientsecret-Vb40nJ7cQ1"
+USER_DATA = "#cloud-config\nchpasswd:\n  list: 'root:userdata-Gm93kX5tA6'\n"
+METADATA_SECRET = "metadata-Pw28hD6yN3"
+URL_PASSWORD = "urlpw-Ke71sZ0fB9"
+SECRETS = (
+    APPLICATION_SECRET,
+    CONSUMER_KEY,
+    CLIENT_SECRET,
+    IMAGES_PASSWORD,
+    HEADER_VALUE,
+    HEADER_VALUE.split()[1],
+    "userdata-Gm93kX5tA6",
+    base64.b64encode(USER_DATA.encode()).decode(),
+    METADATA_SECRET,
+    URL_PASSWORD,
+)
+SECRET_INPUTS = ("http_headers", "config_drive_user_data", "config_drive_metadata")
+
+
+def plain_outputs(result: RunResult) -> dict[str, str]:
+    """Every output of every resource that is not marked secret, by `resource.output`."""
+    return {
+        f"{urn.rsplit('::', 1)[-1]}.{name}": json.dumps(value)
+        for urn, outputs in result.outputs.items()
+        for name, value in outputs.items()
+        if name not in result.secret_outputs.get(urn, frozenset())
+    }
+
+
+def places_of(result: RunResult) -> dict[str, str]:
+    return {
+        f"{result.operation}: provider output": result.printed(),
+        f"{result.operation}: errors": "\n".join(result.errors.values()),
+        f"{result.operation}: program error": result.program_error or "",
+        **{f"{result.operation}: output {key}": value for key, value in plain_outputs(result).items()},
+    }
+
+
+@pytest.fixture
+def engine(ovh: RunningEmulator, provider_env: dict[str, str], tmp_path: Path) -> Iterator[LocalEngine]:
+    yield LocalEngine(
+        tmp_path / "state.json",
+        config=stack_config(ovh),
+        secret_config={"ovh:applicationSecret", "ovh:consumerKey"},
+        env=provider_env,
+        cwd=tmp_path,
+    )
+
+
+def test_a_stack_lifecycle_keeps_every_secret_out_of_state_outputs_output_and_errors(
+    engine: LocalEngine,
+    ovh: RunningEmulator,
+    new_server: Callable[[], str],
+    image_inputs: Callable[..., dict[str, Any]],
+    ledger: Ledger,
+) -> None:
+    servers = [new_server(), new_server()]
+
+    def program(timeout: int = 60, wrong_header: bool = False) -> Callable[[], None]:
+        def declare() -> None:
+            for number, server in enumerate(servers):
+                inputs = image_inputs(
+                    server,
+                    timeout_minutes=timeout,
+                    config_drive_user_data=USER_DATA,
+                    config_drive_metadata={"token": METADATA_SECRET},
+                )
+                if wrong_header and number == 1:
+                    # A header OVH's downloader is refused with, and no preflight to catch it first.
+                    inputs |= {
+                        "http_headers": {"Authorization": HEADER_VALUE + "x"},
+                        "hostname": "web-2",
+                        "preflight": "off",
+                    }
+                ByoiInstallation(f"web-{number}", **inputs)
+
+        return declare
+
+    results = [
+        engine.up(program()).raise_for_errors(),
+        engine.refresh().raise_for_errors(),
+        engine.up(program(timeout=90)).raise_for_errors(),
+        engine.up(program(timeout=90, wrong_header=True)),
+    ]
+    state_before_destroy = engine.state_path.read_text()
+    pickled = [
+        base64.b64decode(resource.inputs["__provider"])
+        for resource in engine.resources()
+        if "__provider" in resource.inputs
+    ]
+    results.append(engine.destroy())
+
+    failed = results[3]
+    assert not failed.ok and "customerError" in "\n".join(failed.errors.values()), "the failure is told"
+    assert set(SECRET_INPUTS) <= results[0].secret_outputs_of("web-0")
+    assert pickled and all(dill.loads(payload).__dict__ == {} for payload in pickled)
+    places: dict[str, str | bytes] = {
+        "state file": state_before_destroy,
+        "state file after destroy": engine.state_path.read_text(),
+    }
+    places |= {f"pickled provider {index}": payload for index, payload in enumerate(pickled)}
+    for result in results:
+        places |= places_of(result)
+    assert ledger.scan(places, SECRETS) == []
+
+
+def test_oauth_client_credentials_stay_out_of_errors_state_and_output(
+    ovh: RunningEmulator,
+    provider_env: dict[str, str],
+    new_server: Callable[[], str],
+    image_inputs: Callable[..., dict[str, Any]],
+    ledger: Ledger,
+    tmp_path: Path,
+) -> None:
+    server = new_server()
+    # OVH's client refuses OAuth2 on any endpoint but OVH's own: the error must not carry the secret.
+    engine = LocalEngine(
+        tmp_path / "state.json",
+        config={"ovh:endpoint": ovh.url, "ovh:clientId": "client-id-1", "ovh:clientSecret": CLIENT_SECRET},
+        secret_config={"ovh:clientSecret"},
+        env=provider_env,
+        cwd=tmp_path,
+    )
+
+    result = engine.up(lambda: ByoiInstallation("web", **image_inputs(server)))
+
+    assert not result.ok
+    assert "client" in "\n".join(result.errors.values()).lower(), result.errors
+    state = engine.state_path.read_text() if engine.state_path.exists() else ""
+    places: dict[str, str | bytes] = {"state file": state, **places_of(result)}
+    assert ledger.scan(places, SECRETS) == []
+    assert ovh.server(server)["installs"] == []
+
+
+def test_credentials_in_an_image_url_are_refused_with_the_fix_everywhere(
+    provider: ProviderProcess, ovh: RunningEmulator, new_server: Callable[[], str], ledger: Ledger
+) -> None:
+    server = new_server()
+    # The right credentials: the URL would work, and is still refused.
+    url = ovh.image_url("small.qcow2").replace("://", f"://{IMAGES_USER}:{IMAGES_PASSWORD}@")
+    inputs = {
+        "service_name": server,
+        "image_url": url,
+        "image_type": "qcow2",
+        "efi_bootloader_path": EFI_DEBIAN,
+    }
+
+    in_process = ByoiProvider().check({}, inputs)
+    over_grpc = provider.check({}, inputs)
+    installed = CliRunner().invoke(
+        main,
+        [
+            *("install", server, "--image-url", url, "--image-type", "qcow2"),
+            *("--efi-bootloader-path", EFI_DEBIAN, "--endpoint", ovh.url, "--yes"),
+        ],
+        env={"OVH_APPLICATION_KEY": ovh.application_key, "OVH_APPLICATION_SECRET": APPLICATION_SECRET},
+    )
+    verified = CliRunner().invoke(main, ["verify-image", url])
+
+    for failures in (in_process.failures, over_grpc.failures):
+        [failure] = failures
+        assert failure.property == "image_url"
+        assert "http_headers" in failure.reason
+    for command in (installed, verified):
+        assert command.exit_code != 0
+        assert "header" in command.output.lower(), command.output
+    assert ovh.server(server)["installs"] == [], "nothing was installed"
+    places: dict[str, str | bytes] = {
+        "check failure": in_process.failures[0].reason,
+        "check failure over gRPC": over_grpc.failures[0].reason,
+        "ovh-byoi install": installed.output,
+        "ovh-byoi verify-image": verified.output,
+    }
+    assert ledger.scan(places, SECRETS) == []
+
+
+def test_header_values_never_show_in_what_preflight_reports(ledger: Ledger, ovh: RunningEmulator) -> None:
+    # requests quotes a header value it refuses to send; OVH's answer quotes nothing of it.
+    findings = [
+        finding
+        for headers in (
+            {"Authorization": " " + HEADER_VALUE},
+            {"Authorization": HEADER_VALUE + "\u20ac"},
+            {"Authorization": HEADER_VALUE + "x"},
+        )
+        for finding in run_preflight(
+            image_url=ovh.image_url("small.qcow2"),
+            image_type="qcow2",
+            image_checksum=None,
+            image_checksum_type=None,
+            http_headers=headers,
+            efi_bootloader_path=EFI_DEBIAN,
+            level="quick",
+            disk_bytes=None,
+            memory_bytes=None,
+        )
+    ]
+
+    assert len(findings) == 3
+    assert ledger.scan({f"finding {n}": str(f) for n, f in enumerate(findings)}, SECRETS) == []
+
+
+def test_the_emulator_log_masks_url_passwords_and_shows_no_credential(
+    ovh: RunningEmulator, new_server: Callable[[], str], ledger: Ledger
+) -> None:
+    server = new_server()
+    client = ovh_client(ovh)
+    url = ovh.image_url("small.qcow2").replace("://", f"://{IMAGES_USER}:{URL_PASSWORD}@")
+    # Straight to the API (as another tool would): the installer downloads with a refused password.
+    task = client.post(
+        f"/dedicated/server/{server}/reinstall",
+        operatingSystem="byoi_64",
+        customizations={"imageURL": url, "imageType": "qcow2", "efiBootloaderPath": EFI_DEBIAN},
+    )
+    ended = ovh.wait_for_task(server, task["taskId"])
+
+    assert ended["status"] == "customerError"
+    assert wait_until(lambda: any(f"task {task['taskId']}" in line for line in ovh.output))
+    assert ledger.scan({"emulator log": "\n".join(ovh.output)}, SECRETS) == []
+
+
+def ovh_client(emulator: RunningEmulator) -> ovh.Client:
+    endpoint = f"reliability-{emulator.port}"
+    ovh.client.ENDPOINTS[endpoint] = emulator.url
+    return ovh.Client(
+        endpoint=endpoint,
+        application_key=emulator.application_key,
+        application_secret=emulator.application_secret,
+        consumer_key=emulator.consumer_key,
+    )
+
+
+def test_nothing_the_suite_ran_leaked_a_secret(
+    provider: ProviderProcess, ovh: RunningEmulator, ledger: Ledger
+) -> None:
+    """Everything the suite's provider process printed and the emulator logged, after all the tests above."""
+    places: dict[str, str | bytes] = {
+        "suite provider output": provider.output,
+        "emulator log": "\n".join(ovh.output),
+        "pickled provider": base64.b64decode(provider.pickled_provider or ""),
+    }
+
+    assert ledger.scan(places, SECRETS) == []
