@@ -23,7 +23,8 @@ from .support import REINSTALL, create, install_status, start_provider, wait_unt
 
 IMAGE_DOWNLOAD = "GET /images/{name}"
 TASK = "GET /1.0/dedicated/server/{serviceName}/task/{taskId}"
-RESUMED = "an earlier run started this same install"
+# What the next run says when it finds the install an interrupted run started (its answer recorded or not).
+RESUMED = "following it instead of reinstalling again"
 
 Inputs = Callable[..., dict[str, Any]]
 Processes = Callable[..., ProviderProcess]
