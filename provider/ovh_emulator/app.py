@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ipaddress
 import logging
 import signal
@@ -163,6 +164,10 @@ async def serve(config: EmulatorConfig, *, announce: Callable[[str], None]) -> N
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Image work (subprocesses, hashing, disk files) runs in threads: many installs at once need many.
+    loop.set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="work")
+    )
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:

@@ -25,11 +25,10 @@ def install_and_poll(emulator: RunningEmulator, servers: list[str]) -> dict[str,
     statuses: dict[str, str] = {}
     while len(statuses) < len(servers):
         time.sleep(POLL_INTERVAL)
-        for server, task_id in tasks.items():
-            if server in statuses:
-                continue
-            task = client.get(f"/dedicated/server/{server}/task/{task_id}")
-            current_step(client, server)
+        running = [server for server in servers if server not in statuses]
+        current_step(client, running[0])  # the progress of one install per round, as a progress bar would
+        for server in running:
+            task = client.get(f"/dedicated/server/{server}/task/{tasks[server]}")
             if task["status"] not in ("init", "todo", "doing"):
                 statuses[server] = task["status"]
     return statuses
