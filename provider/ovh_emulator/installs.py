@@ -26,7 +26,17 @@ from . import imagework
 from .imagework import InstallFailure
 from .store import Install, Server, Step, Store, Task
 
-__all__ = ["BYOI_TEMPLATES", "PLAN", "InstallContext", "Installer", "redact_url"]
+__all__ = [
+    "BYOI_TEMPLATES",
+    "INIT_SECONDS",
+    "NEVER_ENDING_STEP",
+    "OVH_ERROR_STEP",
+    "PLAN",
+    "TODO_SECONDS",
+    "Installer",
+    "new_steps",
+    "redact_url",
+]
 
 BYOI_TEMPLATES = ("byoi_64", "byolinux_64")
 INIT_SECONDS = 10.0
