@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import dill
-import ovh
 import pytest
 from click.testing import CliRunner
+from ovh import Client as OvhClient
+from ovh.client import ENDPOINTS
 from ovh_byoi import ByoiInstallation
 from ovh_byoi.cli import main
 from ovh_byoi.preflight import run_preflight
@@ -251,14 +252,16 @@ def test_the_emulator_log_masks_url_passwords_and_shows_no_credential(
     ended = ovh.wait_for_task(server, task["taskId"])
 
     assert ended["status"] == "customerError"
-    assert wait_until(lambda: any(f"task {task['taskId']}" in line for line in ovh.output))
+    failure_logged = f"task {task['taskId']}: customerError on {server}: Could not download image"
+    assert wait_until(lambda: any(failure_logged in line for line in ovh.output))
     assert ledger.scan({"emulator log": "\n".join(ovh.output)}, SECRETS) == []
 
 
-def ovh_client(emulator: RunningEmulator) -> ovh.Client:
+def ovh_client(emulator: RunningEmulator) -> OvhClient:
+    """OVH's own client, pointed at the emulator (the fixture `ovh` is the emulator, not this module)."""
     endpoint = f"reliability-{emulator.port}"
-    ovh.client.ENDPOINTS[endpoint] = emulator.url
-    return ovh.Client(
+    ENDPOINTS[endpoint] = emulator.url
+    return OvhClient(
         endpoint=endpoint,
         application_key=emulator.application_key,
         application_secret=emulator.application_secret,
