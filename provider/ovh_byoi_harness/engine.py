@@ -1043,9 +1043,21 @@ def _project_directory(directory: Path | None) -> Iterator[None]:
     finally:
         os.chdir(previous)
         for name in set(sys.modules) - before:
-            module_file = getattr(sys.modules[name], "__file__", None) or ""
-            if module_file.startswith(str(directory)):
+            if _imported_from(sys.modules.get(name.partition(".")[0])) == directory.resolve():
                 del sys.modules[name]
+
+
+def _imported_from(top_level_module: Any) -> Path | None:
+    """The folder a top-level module or package was found in (a project's own modules: the project folder).
+
+    Only those are forgotten: a package installed from a folder inside the project (an editable install of
+    the provider, a virtualenv in `.venv`) must stay, or the next run pickles a second copy of its classes.
+    """
+    module_file = getattr(top_level_module, "__file__", None)
+    if not module_file:
+        return None
+    path = Path(module_file).resolve()
+    return path.parent.parent if path.name == "__init__.py" else path.parent
 
 
 def _config_section(section: Any, project: str, source: Path) -> dict[str, Any]:

@@ -8,10 +8,6 @@ from typing import Any
 
 import pytest
 import yaml
-
-# Imported here, before any program runs: the local engine forgets the modules a project imported from its own
-# folder after each run, and this project's folder holds the package (installed editable) and its virtualenv.
-from ovh_byoi import resource as _resource  # noqa: F401
 from ovh_byoi_harness.demo import retarget, stack_config
 from ovh_emulator.testing import RunningEmulator
 
