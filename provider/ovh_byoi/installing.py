@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 import ovh.exceptions
@@ -46,6 +47,9 @@ __all__ = ["Session", "find_drift", "resource_id"]
 # `os` after a BYOI install is not documented: the finished task is the proof, `os` only a check.
 OS_SETTLE_SECONDS = 60.0
 OS_POLL_SECONDS = 10.0
+# A request whose answer was lost started its task within the request's timeout; the margin allows for the
+# difference between this machine's clock and OVH's. A task started outside it is someone else's.
+UNANSWERED_WITHIN_SECONDS = 600.0
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -191,8 +195,8 @@ class Session:
             return None
         known = {task_id for task_id in self.reinstall_task_ids() if task_id <= asked.newest_known_task}
         task = self.task_started_since(known, fingerprint)
-        if task is None or task.failed:
-            # OVH never started it, or it failed: this run installs anew.
+        if task is None or task.failed or not _started_about(task, asked.asked_at):
+            # OVH never started it (a later task is someone else's), or it failed: this run installs anew.
             self._refused(fingerprint)
             return None
         self._remember(task, fingerprint)
@@ -401,6 +405,16 @@ class Session:
             raise ApiRefusedError.from_ovh(
                 exc, service_name=self.service_name, action="read the server"
             ) from None
+
+
+def _started_about(task: Task, asked_at: float) -> bool:
+    """Whether OVH started `task` when a request sent at `asked_at` (local clock) would have started it."""
+    try:
+        started = datetime.fromisoformat(task.start_date or "").timestamp()
+    except ValueError:
+        # No usable date: the task that appeared since the request is the best guess.
+        return True
+    return abs(started - asked_at) <= UNANSWERED_WITHIN_SECONDS
 
 
 def find_drift(session: Session, server: Server, *, task_id: int | None, expected_os: str) -> str:
