@@ -9,6 +9,8 @@ another.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -264,3 +266,38 @@ def test_an_api_gone_longer_than_the_provider_waits_is_reported_and_the_next_run
     account = ledger.account(ovh, server, intended=1)
     assert account.duplicates == 0 and account.lost == 0, account
     assert created.outputs["task_id"] == install["taskId"]
+
+
+def test_a_run_killed_before_ovh_got_its_request_never_claims_a_later_reinstall(
+    ovh: RunningEmulator,
+    provider: ProviderProcess,
+    processes: Processes,
+    journal_path: Path,
+    new_server: Callable[[], str],
+    image_inputs: Inputs,
+    inject: Callable[[dict[str, Any]], None],
+    ledger: Ledger,
+) -> None:
+    server = new_server()
+    inputs = image_inputs(server, preflight="off")
+    killed_run = processes()
+    checked = killed_run.check({}, inputs).inputs
+    # The request never reaches OVH: the run dies while it is on its way.
+    inject({"rules": [{"route": REINSTALL, "serviceName": server, "latency": 1.0, "drop": True, "times": 1}]})
+    asked = ovh.stats().get(REINSTALL, 0)
+    waiting = Background(lambda: killed_run.create(checked))
+    wait_until(lambda: ovh.stats().get(REINSTALL, 0) > asked, what="the reinstall request is sent")
+    killed_run.kill()
+    ledger.crashed("provider")
+    waiting.join()
+    # An hour later, someone has reinstalled the server from OVH's control panel.
+    with contextlib.closing(sqlite3.connect(journal_path)) as journal, journal:
+        journal.execute("UPDATE requests SET asked_at = asked_at - 3600")
+    other = ovh.reinstall_out_of_band(server)
+    ovh.wait_for_task(server, other["taskId"])
+
+    created = create(provider, inputs)
+
+    account = ledger.account(ovh, server, intended=1)
+    assert account.duplicates == 0 and account.lost == 0, account
+    assert created.outputs["task_id"] == account.history[0]["taskId"] != other["taskId"]
