@@ -82,7 +82,7 @@ def test_two_stacks_installing_one_server_at_once_take_turns(
     inject(
         {
             "busyAnswer": busy_answer,
-            "rules": [{"route": TASK_LIST, "serviceName": server, "latency": 0.5, "times": 2}],
+            "rules": [{"route": TASK_LIST, "serviceName": server, "latency": 1.0, "times": 2}],
         }
     )
     requests = ovh.stats().get(REINSTALL, 0)
@@ -94,7 +94,11 @@ def test_two_stacks_installing_one_server_at_once_take_turns(
     account = ledger.account(ovh, server, intended=2)
     assert account.duplicates == 0 and account.lost == 0, account
     assert_one_after_the_other(account.history, done)
-    assert ovh.stats()[REINSTALL] - requests == 3, "one request refused while the other install ran"
+    printed = [line for line in (provider.output + "\n" + other_stack.output).splitlines() if server in line]
+    assert ovh.stats()[REINSTALL] - requests == 3, (
+        "one request refused while the other install ran",
+        printed,
+    )
     assert "another operation holds the server" in provider.output + other_stack.output
 
 
