@@ -6,8 +6,10 @@ times `sha512sum` and `ovh-byoi verify-image --full`, best of --runs) and reads 
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+from pathlib import Path
 
 from .common import ROOT, Figure, run_quietly
 
@@ -24,7 +26,10 @@ def figure(*, size_mib: int = 1024, runs: int = 3) -> Figure:
         ["run", "seconds", "MiB/s", "vs sha512sum", "peak MiB"],
     )
     command = [sys.executable, str(ROOT / "benchmarks" / "preflight_bench.py")]
-    completed = run_quietly([*command, "--size-mib", str(size_mib), "--runs", str(runs)], cwd=ROOT)
+    # preflight_bench.py times the `ovh-byoi` command found on PATH: the one installed next to this Python.
+    scripts = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": os.pathsep.join([scripts, os.environ.get("PATH", "")])}
+    completed = run_quietly([*command, "--size-mib", str(size_mib), "--runs", str(runs)], cwd=ROOT, env=env)
     if completed.returncode != 0:
         fig.verdict = f"not measured: preflight_bench.py exited {completed.returncode}"
         fig.notes.append(completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "")

@@ -84,10 +84,10 @@ def provider_credentials() -> dict[str, pulumi.Input[str]]:
     return properties
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
+def _check_int(fleet: str, name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise pulumi.RunError(
-            f"ByoiFleet: {name} must be a whole number of at least {minimum}, got {value!r}. "
+            f"ByoiFleet {fleet}: {name} must be a whole number of at least {minimum}, got {value!r}. "
             f"Fix: pass e.g. {name}={max(minimum, 1)}."
         )
     return value
@@ -169,8 +169,8 @@ class ByoiFleet(pulumi.ComponentResource):
         `max_parallel` (default 4) run at once.
         """
         overrides = _server_overrides(name, servers)
-        canary = _check_int("canary", canary, 0)
-        max_parallel = _check_int("max_parallel", max_parallel, 1)
+        canary = _check_int(name, "canary", canary, 0)
+        max_parallel = _check_int(name, "max_parallel", max_parallel, 1)
         super().__init__("ovh_byoi:index:ByoiFleet", name, None, opts)
 
         shared: dict[str, Any] = {
