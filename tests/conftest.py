@@ -25,6 +25,17 @@ def corrupt_qcow2(source: Path, dest: Path) -> Path:
     return dest
 
 
+@pytest.fixture(autouse=True)
+def _private_reinstall_journal(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test reads or writes the journal of this machine's real reinstalls (`~/.local/state/ovh-byoi`).
+
+    Provider processes a test starts inherit this unless the test sets a journal of its own.
+    """
+    monkeypatch.setenv("OVH_BYOI_JOURNAL", str(tmp_path_factory.mktemp("journal") / "reinstalls.sqlite"))
+
+
 @pytest.fixture(scope="session")
 def test_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Real images, built once per session, by file name (all in one folder):

@@ -159,5 +159,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     complete = session.config.stash.get(_SUITE_COMPLETE, False)
     if ledger is None or not complete or session.testsfailed or exitstatus != 0:
         return
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # A worker of a parallel run saw only part of the suite: its counts would understate the report.
+        return
     target = Path(os.environ.get(REPORT_ENV) or _RELIABILITY.parents[1] / "docs" / "reliability.md")
     write_report(ledger, target, tests=session.config.stash[_SUITE_ITEMS])
