@@ -82,7 +82,7 @@ def test_two_stacks_installing_one_server_at_once_take_turns(
     inject(
         {
             "busyAnswer": busy_answer,
-            "rules": [{"route": TASK_LIST, "serviceName": server, "latency": 1.0, "times": 2}],
+            "rules": [{"route": TASK_LIST, "serviceName": server, "latency": 3.0, "times": 2}],
         }
     )
     requests = ovh.stats().get(REINSTALL, 0)
