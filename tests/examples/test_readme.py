@@ -113,3 +113,11 @@ def test_the_readme_says_why_each_dependency_is_there() -> None:
 def test_the_commands_the_readme_shows_exist(path: str) -> None:
     assert path in README.read_text()
     assert (ROOT / path).stat().st_mode & 0o111, f"{path} is not executable"
+
+
+def test_the_readme_reliability_table_is_the_one_the_suite_wrote() -> None:
+    written = (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
+    table = [line for line in written.splitlines() if line.startswith("| ")]
+    assert table, "docs/reliability.md holds the suite's table"
+    section = README.read_text(encoding="utf-8").split("## Reliability", 1)[1].split("\n## ", 1)[0]
+    assert [line for line in section.splitlines() if line.startswith("| ")] == table
