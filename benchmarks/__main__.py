@@ -41,7 +41,7 @@ def plan(quick: bool) -> dict[int, Callable[[], Figure]]:
             5: lambda: preflight.figure(size_mib=256, runs=1),
         }
     return {
-        1: lambda: detection.figure(speed=10, count=4),
+        1: lambda: detection.figure(speed=10, count=8),
         2: lambda: fleets.figure(speed=60, sizes=(4, 16, 64)),
         3: lambda: preview.figure(servers=200),
         4: lambda: cold_start.figure(runs=7),

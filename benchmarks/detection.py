@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -132,14 +133,21 @@ def measure(minutes: int, *, speed: float, count: int, work: Path) -> Installs:
     with (
         start_emulator(servers=count, speed=speed, images=image.parent) as emulator,
         TrickledImage(image, trickle) as slow,
-        ProviderProcess(ByoiProvider(), env=provider_env(speed, work), cwd=work) as provider,
+        ExitStack() as stack,
     ):
-        provider.configure(stack_config(emulator))
+        # A provider process runs four calls at once: one process per four installs, all at the same time.
+        providers = [
+            stack.enter_context(ProviderProcess(ByoiProvider(), env=provider_env(speed, work), cwd=work))
+            for _ in range(-(-count // 4))
+        ]
+        for provider in providers:
+            provider.configure(stack_config(emulator))
         url = slow.url if trickle else emulator.image_url(image.name)
         before = emulator.stats()
         returned: dict[str, float] = {}
 
         def install(service_name: str) -> None:
+            provider = providers[servers.index(service_name) % len(providers)]
             provider.create(
                 {
                     "service_name": service_name,
