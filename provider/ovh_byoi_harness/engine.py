@@ -213,12 +213,24 @@ class _Monitor(MockMonitor):
     def RegisterResource(self, request: Any) -> Any:
         if request.type == _STACK_TYPE:
             return super().RegisterResource(request)  # type: ignore[no-untyped-call]
-        # Deserializing resource references needs a loop on this executor thread, as in MockMonitor.
-        _ensure_event_loop()  # type: ignore[no-untyped-call]
-        urn: str = self.make_urn(request.parent, request.type, request.name)
-        inputs = cast(dict[str, Any], rpc.deserialize_properties(request.object))
-        id_, outputs = self._run.register(urn, request, inputs)
-        struct = _sync_await(rpc.serialize_properties(outputs, {}))
+        # Deserializing resource references needs a loop on this executor thread, as in MockMonitor. It is
+        # closed here: left to the garbage collector, it fails noisily ("Invalid file descriptor: -1").
+        policy = asyncio.get_event_loop_policy()
+        try:
+            policy.get_event_loop()
+            own_loop = False
+        except RuntimeError:
+            _ensure_event_loop()  # type: ignore[no-untyped-call]
+            own_loop = True
+        try:
+            urn: str = self.make_urn(request.parent, request.type, request.name)
+            inputs = cast(dict[str, Any], rpc.deserialize_properties(request.object))
+            id_, outputs = self._run.register(urn, request, inputs)
+            struct = _sync_await(rpc.serialize_properties(outputs, {}))
+        finally:
+            if own_loop:
+                policy.get_event_loop().close()
+                policy.set_event_loop(None)
         self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_, outputs)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=struct)
 

@@ -22,6 +22,7 @@ def test_the_demo_installs_changes_nothing_the_second_time_reports_drift_and_cle
     output = demo.stdout
 
     assert demo.returncode == 0, output + demo.stderr
+    assert "Traceback" not in output + demo.stderr, "a new user sees no traceback"
     assert "emulated at 600x" in output
     # verify-image catches both broken images before anything is erased.
     assert "no-table.raw: 1 problem" in output and "has no partition table" in output
