@@ -6,8 +6,10 @@ are reported in OVH (uncompressed) seconds. The baseline is OVH's Terraform prov
 doubling up to 10 s, one `GET .../task/{id}` each) applied to the very same installs, from their recorded
 start and end.
 
-The 40-minute install is the emulator's 10-minute plan with a slow image download: the image is served by a
-local server that trickles it over the extra half hour, as a large image on a slow link would.
+The installs follow the emulator's 10-minute plan; the image is served by a local server that trickles it
+over the download step (and, for the 40-minute installs, over the extra half hour, as a large image on a slow
+link would), a few seconds longer for each server so that the samples fall at different points of the
+polling schedule.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ TERRAFORM_DELAY = 10.0
 TERRAFORM_MIN_TIMEOUT = 3.0
 TERRAFORM_LONGEST_WAIT = 10.0
 LATENCY_GOAL = 2.0
+SPREAD = 20.0
 
 
 def terraform_schedule(duration: float) -> tuple[float, int]:
@@ -61,18 +64,17 @@ def terraform_schedule(duration: float) -> tuple[float, int]:
 
 
 class TrickledImage:
-    """Serves one image, its bytes spread evenly over `seconds` (real), in pieces a few seconds apart."""
+    """Serves one image at `/<seconds>/<name>`, its bytes spread evenly over that many real seconds, in
+    pieces a couple of seconds apart (the installer's read timeout never trips)."""
 
-    def __init__(self, image: Path, seconds: float) -> None:
+    def __init__(self, image: Path) -> None:
         self.image = image
-        self.seconds = seconds
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    @property
-    def url(self) -> str:
+    def url(self, seconds: float) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/{self.image.name}"
+        return f"http://{host!s}:{port}/{seconds:.3f}/{self.image.name}"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         trickled = self
@@ -83,15 +85,17 @@ class TrickledImage:
 
             def do_GET(self) -> None:
                 self._headers()
+                seconds = float(self.path.strip("/").split("/", 1)[0])
                 data = trickled.image.read_bytes()
-                pieces = max(1, int(trickled.seconds / 2))
+                pieces = max(1, int(seconds / 2))
                 size = -(-len(data) // pieces)
                 started = time.monotonic()
                 for number in range(pieces):
+                    # Each piece once its share of the time has passed: the last one ends the download.
+                    due = started + seconds * (number + 1) / pieces
+                    time.sleep(max(0.0, due - time.monotonic()))
                     self.wfile.write(data[number * size : (number + 1) * size])
                     self.wfile.flush()
-                    due = started + trickled.seconds * (number + 1) / pieces
-                    time.sleep(max(0.0, due - time.monotonic()))
 
             def _headers(self) -> None:
                 self.send_response(200)
@@ -126,13 +130,17 @@ class Installs:
 
 def measure(minutes: int, *, speed: float, count: int, work: Path) -> Installs:
     image = images(work / "images")["small.qcow2"]
-    extra = minutes * 60 - PLANNED_SECONDS
-    # The download step's own planned time is absorbed by the slow download.
-    trickle = (extra + DOWNLOAD_STEP) / speed if extra > 0 else 0.0
     servers = server_names(count)
+    # Each install's download ends a little later than the one before (SPREAD OVH seconds in all): the
+    # installs end at different points of their polling schedules, so the samples are not one sample
+    # repeated. The download step's own planned time is absorbed by the slow download.
+    extra = max(0.0, minutes * 60 - PLANNED_SECONDS)
+    downloads = {
+        name: (DOWNLOAD_STEP + extra + SPREAD * number / count) / speed for number, name in enumerate(servers)
+    }
     with (
         start_emulator(servers=count, speed=speed, images=image.parent) as emulator,
-        TrickledImage(image, trickle) as slow,
+        TrickledImage(image) as slow,
         ExitStack() as stack,
     ):
         # A provider process runs four calls at once: one process per four installs, all at the same time.
@@ -142,7 +150,6 @@ def measure(minutes: int, *, speed: float, count: int, work: Path) -> Installs:
         ]
         for provider in providers:
             provider.configure(stack_config(emulator))
-        url = slow.url if trickle else emulator.image_url(image.name)
         before = emulator.stats()
         returned: dict[str, float] = {}
 
@@ -151,7 +158,7 @@ def measure(minutes: int, *, speed: float, count: int, work: Path) -> Installs:
             provider.create(
                 {
                     "service_name": service_name,
-                    "image_url": url,
+                    "image_url": slow.url(downloads[service_name]),
                     "image_type": "qcow2",
                     "image_checksum": sha512(image),
                     "efi_bootloader_path": EFI_DEBIAN,
