@@ -563,3 +563,8 @@ def status(service: str, endpoint: str | None) -> None:
         ]
         failure = TaskFailedError(service, task.task_id, task.status, reasons)
         _out.print(escape("  " + str(failure).replace("\n", "\n  ")))
+
+
+if __name__ == "__main__":
+    # `python -m ovh_byoi.cli` works where the console script is not on PATH (benchmarks rely on it).
+    main()
