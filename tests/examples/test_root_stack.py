@@ -1,4 +1,4 @@
-"""The root stack (`Pulumi.yaml`, `__main__.py`) with its demo stack config: servers declared in config."""
+"""The root stack (`Pulumi.yaml`, `__main__.py`) with its demo stack config, under the real Pulumi CLI."""
 
 from __future__ import annotations
 
@@ -8,29 +8,33 @@ from typing import Any
 
 import pytest
 import yaml
-from ovh_byoi_harness.demo import retarget, stack_config
 from ovh_emulator.testing import RunningEmulator
+from testkit.pulumi_cli import PulumiStack
 
-from .conftest import REINSTALL, ROOT, project_engine, writes
+from .conftest import REINSTALL, ROOT, writes
 
 SERVERS = ("ns1000001.emulator.ovh", "ns1000002.emulator.ovh")
 NOWHERE = "http://127.0.0.1:9"
 
 
-def demo_config(emulator: RunningEmulator) -> dict[str, Any]:
-    return dict(retarget(stack_config(ROOT, "demo"), emulator.base_url))
+def demo_stack(emulator: RunningEmulator | None, tmp_path: Path, **config: Any) -> PulumiStack:
+    if emulator is None:
+        return PulumiStack.create(
+            ROOT, tmp_path, "demo", config=config, secrets={"ovh:endpoint": f"{NOWHERE}/1.0"}
+        )
+    return PulumiStack.create(ROOT, tmp_path, "demo", emulator=emulator, config=config)
 
 
 def test_the_demo_stack_installs_each_server_with_its_overrides_and_protect_forbids_a_reinstall(
     emulator: RunningEmulator, tmp_path: Path
 ) -> None:
-    config = demo_config(emulator)
-    config["ovh-byoi:servers"][SERVERS[0]]["protect"] = True
-    engine = project_engine(ROOT, emulator, tmp_path / "state.json", stack="demo", **config)
+    stack = demo_stack(emulator, tmp_path)
+    servers = stack.config()["ovh-byoi:servers"]
+    servers[SERVERS[0]]["protect"] = True
+    stack.set_config({"ovh-byoi:servers": servers})
 
-    first = engine.up().raise_for_errors()
+    stack.up()
 
-    assert first.ops() == {name: "create" for name in SERVERS}
     assert writes(emulator) == {REINSTALL: 2}
     web_1, web_2 = (emulator.server(name)["configDrive"] for name in SERVERS)
     assert (web_1["hostname"], web_2["hostname"]) == ("web-1", "web-2")
@@ -38,42 +42,48 @@ def test_the_demo_stack_installs_each_server_with_its_overrides_and_protect_forb
     user_data = base64.b64decode(web_1["userData"]).decode()
     assert user_data.startswith("#cloud-config\n")
     assert yaml.safe_load(user_data) == {"packages": ["htop", "vim"], "timezone": "Europe/Paris"}
-    exported = first.stack_outputs["servers"]
+    exported = stack.outputs()["servers"]
     assert {name: exported[name]["os"] for name in SERVERS} == {name: "byoi_64" for name in SERVERS}
     assert all(exported[name]["drift"] == "" for name in SERVERS)
 
-    engine.up(expect_no_changes=True).raise_for_errors()
+    stack.preview("--diff", "--expect-no-changes")
+    stack.up("--expect-no-changes")
     assert writes(emulator) == {REINSTALL: 2}
 
     # A new image for every server: the one marked `protect: true` refuses its reinstall.
-    config["ovh-byoi:defaults"].update(image_url=emulator.image_url("debian.raw"), image_type="raw")
-    new_image = project_engine(ROOT, emulator, tmp_path / "state.json", stack="demo", **config).up()
+    defaults = stack.config()["ovh-byoi:defaults"]
+    defaults.update(image_url=emulator.image_url("debian.raw"), image_type="raw")
+    stack.set_config({"ovh-byoi:defaults": defaults})
+    refused = stack.up(expect=None)
 
-    assert not new_image.ok
-    assert "is protected: it cannot be replaced" in new_image.errors[new_image.step(SERVERS[0]).urn]
+    assert refused.returncode != 0
+    assert "unable to replace resource" in refused.output, str(refused)
+    assert "currently marked for protection" in refused.output
     assert [entry["status"] for entry in emulator.server(SERVERS[0])["installs"]] == ["done"]
 
 
 def test_a_typo_in_the_config_names_the_server_and_the_key_and_nothing_runs(
     emulator: RunningEmulator, tmp_path: Path
 ) -> None:
-    config = demo_config(emulator)
-    config["ovh-byoi:servers"] = {
-        SERVERS[0]: {"hostnme": "web-1"},
-        SERVERS[1]: {"hostname": "web_2"},
-    }
-    config["ovh-byoi:defaults"] = {**config["ovh-byoi:defaults"], "image_type": "vhd"}
-    engine = project_engine(ROOT, emulator, tmp_path / "state.json", stack="demo", **config)
+    stack = demo_stack(emulator, tmp_path)
+    defaults = stack.config()["ovh-byoi:defaults"]
+    stack.set_config(
+        {
+            "ovh-byoi:servers": {SERVERS[0]: {"hostnme": "web-1"}, SERVERS[1]: {"hostname": "web_2"}},
+            "ovh-byoi:defaults": {**defaults, "image_type": "vhd"},
+        }
+    )
 
-    result = engine.up()
+    run = stack.up(expect=None)
 
-    assert not result.ok and result.steps == []
-    message = str(result.program_error)
-    assert "the stack config has 3 problems; nothing was changed" in message
-    assert f"servers.{SERVERS[0]}.hostnme: not a key of a server (did you mean hostname?)" in message
-    assert f"servers.{SERVERS[1]}.hostname: OVH requires at most 63 characters" in message
-    assert f"defaults.image_type (for {SERVERS[0]}, {SERVERS[1]}): " in message
+    assert run.returncode != 0
+    assert "the stack config has 3 problems; nothing was changed" in run.output
+    assert f"servers.{SERVERS[0]}.hostnme: not a key of a server (did you mean hostname?)" in run.output
+    assert f"servers.{SERVERS[1]}.hostname: OVH requires at most 63 characters" in run.output
+    assert f"defaults.image_type (for {SERVERS[0]}, {SERVERS[1]}): " in run.output
+    assert "Traceback" not in run.output
     assert emulator.stats() == {}, "nothing was asked of OVH"
+    assert stack.resources() == {}
 
 
 @pytest.mark.parametrize(
@@ -93,11 +103,10 @@ def test_a_typo_in_the_config_names_the_server_and_the_key_and_nothing_runs(
 )
 def test_each_config_mistake_is_named(tmp_path: Path, servers: dict[str, Any], expected: str) -> None:
     # Nothing listens there: the program must stop before anything is asked of OVH.
-    engine = project_engine(
-        ROOT, NOWHERE, tmp_path / "state.json", stack="demo", **{"ovh-byoi:servers": servers}
-    )
+    stack = demo_stack(None, tmp_path, **{"ovh-byoi:servers": servers})
 
-    result = engine.up()
+    run = stack.preview(expect=None)
 
-    assert expected in str(result.program_error)
-    assert result.steps == []
+    assert run.returncode != 0
+    assert expected in run.output, run
+    assert "Traceback" not in run.output

@@ -1,0 +1,243 @@
+"""Runs the real Pulumi CLI on a copy of a project, as a user runs it: a local file backend, a passphrase, no
+network, the provider's clock in step with the emulator's.
+
+    stack = PulumiStack.create(EXAMPLES / "01-single-server", tmp_path, "emulator", emulator=emulator)
+    stack.up()                                  # raises CliError, with the CLI's output, when it fails
+    stack.preview("--diff", "--expect-no-changes")
+    state = stack.export()                      # `pulumi stack export --show-secrets`, parsed
+
+The CLI comes from `scripts/get-pulumi` (run by `scripts/bootstrap`), linked into the virtualenv's `bin`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+# The virtualenv that runs the tests runs the programs too: the package under test is installed there.
+VENV = Path(sys.prefix)
+PULUMI = VENV / "bin" / "pulumi"
+PASSPHRASE = "tests-passphrase"
+# The address the projects' emulator stack files point at; a test's emulator listens elsewhere.
+DEMO_ADDRESS = "http://127.0.0.1:8790"
+# Files a copy of a project needs; its stack files are written by `PulumiStack.create`.
+PROJECT_FILES = ("Pulumi.yaml", "*.py", "drift-check")
+# Past this, a command is stuck: the tests' installs take seconds (the emulator runs 600 times OVH's pace).
+COMMAND_TIMEOUT = 240
+
+
+class CliError(AssertionError):
+    """A `pulumi` command that ended otherwise than the test expected; carries what the CLI printed."""
+
+
+@dataclass
+class Run:
+    args: tuple[str, ...]
+    returncode: int
+    output: str  # stdout and stderr, interleaved as the CLI wrote them
+
+    def __str__(self) -> str:
+        return f"$ pulumi {' '.join(self.args)}  (exit {self.returncode})\n{self.output}"
+
+
+@dataclass
+class PulumiStack:
+    project: Path  # the copy the CLI runs in
+    stack: str
+    env: dict[str, str] = field(repr=False)
+
+    @classmethod
+    def create(
+        cls,
+        source: Path,
+        work: Path,
+        stack: str,
+        *,
+        emulator: Any = None,
+        config: Mapping[str, Any] | None = None,
+        secrets: Mapping[str, str] | None = None,
+        stack_file: str | None = None,
+        env: Mapping[str, str] | None = None,
+        time_scale: float = 600,
+    ) -> Self:
+        """A new stack `stack` of a copy of the project in `source`, in `work`.
+
+        Config: the `config` of `source/Pulumi.<stack_file or stack>.yaml` if there is one, with its emulator
+        URLs moved to `emulator`'s, updated with `config`; then `secrets`, set with `pulumi config set
+        --secret` as a user sets credentials. Without secrets of its own, a stack pointed at an emulator gets
+        its credentials that way.
+        """
+        project = work / "project"
+        project.mkdir(parents=True)
+        for pattern in PROJECT_FILES:
+            for path in source.glob(pattern):
+                shutil.copy2(path, project / path.name)
+        _use_this_virtualenv(project / "Pulumi.yaml")
+        environment = {
+            **os.environ,
+            "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PULUMI_HOME": str(work / "pulumi-home"),
+            "PULUMI_BACKEND_URL": f"file://{work / 'backend'}",
+            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_SKIP_CONFIRMATIONS": "true",
+            # The provider waits in step with the emulator's compressed clock, and journals in the test's
+            # folder (never in the machine's real journal).
+            "OVH_BYOI_TIME_SCALE": f"{time_scale:g}",
+            "OVH_BYOI_JOURNAL": str(work / "journal" / "reinstalls.sqlite"),
+            **(env or {}),
+        }
+        (work / "backend").mkdir()
+        created = cls(project=project, stack=stack, env=environment)
+        created.run("stack", "init", stack)
+        written = yaml.safe_load((project / f"Pulumi.{stack}.yaml").read_text()) or {}
+        values: dict[str, Any] = {}
+        source_file = source / f"Pulumi.{stack_file or stack}.yaml"
+        if source_file.exists():
+            values.update((yaml.safe_load(source_file.read_text()) or {}).get("config") or {})
+        if emulator is not None:
+            values = _retarget(values, emulator.base_url)
+            if secrets is None:
+                secrets = emulator_credentials(emulator)
+        values.update(config or {})
+        for key in secrets or {}:
+            values.pop(key, None)
+        written["config"] = values
+        created.stack_file.write_text(yaml.safe_dump(written, sort_keys=False))
+        if secrets:
+            pairs = [arg for key, value in secrets.items() for arg in ("--secret", f"{key}={value}")]
+            created.run("config", "set-all", *pairs)
+        return created
+
+    @property
+    def stack_file(self) -> Path:
+        return self.project / f"Pulumi.{self.stack}.yaml"
+
+    def config(self) -> dict[str, Any]:
+        """The stack file's `config`, as written (secrets encrypted)."""
+        config: dict[str, Any] = (yaml.safe_load(self.stack_file.read_text()) or {}).get("config") or {}
+        return config
+
+    def set_config(self, config: Mapping[str, Any]) -> None:
+        """Replaces the stack file's plain `config` keys (an edit a user makes in a pull request)."""
+        document = yaml.safe_load(self.stack_file.read_text()) or {}
+        document["config"] = {**(document.get("config") or {}), **config}
+        self.stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def run(self, *args: str, expect: int | None = 0, timeout: float = COMMAND_TIMEOUT) -> Run:
+        """`pulumi ARGS --non-interactive --stack STACK`; raises CliError unless it exits with `expect`
+        (None: any status)."""
+        command = [str(PULUMI), *args, "--non-interactive"]
+        if args[:2] != ("stack", "init"):
+            command += ["--stack", self.stack]
+        done = subprocess.run(
+            command,
+            cwd=self.project,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        run = Run(tuple(args), done.returncode, done.stdout)
+        if expect is not None and run.returncode != expect:
+            raise CliError(f"expected exit {expect}:\n{run}")
+        return run
+
+    def up(self, *args: str, expect: int | None = 0) -> Run:
+        return self.run("up", "--yes", "--skip-preview", *args, expect=expect)
+
+    def preview(self, *args: str, expect: int | None = 0) -> Run:
+        return self.run("preview", *args, expect=expect)
+
+    def refresh(self, *args: str, expect: int | None = 0) -> Run:
+        return self.run("refresh", "--yes", *args, expect=expect)
+
+    def export(self) -> dict[str, Any]:
+        """The stack's state with secrets decrypted, as `pulumi stack export --show-secrets` gives it."""
+        state: dict[str, Any] = json.loads(self.run("stack", "export", "--show-secrets").output)
+        return state
+
+    def raw_state(self) -> str:
+        """The checkpoint file as it sits in the backend: what anyone with read access to it sees."""
+        backend = Path(self.env["PULUMI_BACKEND_URL"].removeprefix("file://"))
+        files = list(backend.glob(f".pulumi/stacks/**/{self.stack}.json"))
+        assert len(files) == 1, files
+        return files[0].read_text()
+
+    def resources(self, type_suffix: str = "ByoiInstallation") -> dict[str, dict[str, Any]]:
+        """The state's resources whose type ends with `type_suffix`, by name."""
+        deployment = self.export()["deployment"]
+        return {
+            resource["urn"].rsplit("::", 1)[1]: resource
+            for resource in deployment.get("resources", [])
+            if resource["type"].endswith(type_suffix)
+        }
+
+    def outputs(self) -> dict[str, Any]:
+        outputs: dict[str, Any] = json.loads(self.run("stack", "output", "--json", "--show-secrets").output)
+        return outputs
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """`pulumi ARGS` started in its own process group, for a test that interrupts it."""
+        return subprocess.Popen(
+            [str(PULUMI), *args, "--non-interactive", "--stack", self.stack],
+            cwd=self.project,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
+    @staticmethod
+    def kill(process: subprocess.Popen[str], signum: signal.Signals = signal.SIGKILL) -> str:
+        """Sends `signum` to the whole process group (CLI, language host, program, providers), as a dead CI
+        runner or a terminal closing would; returns what the CLI had printed."""
+        os.killpg(process.pid, signum)
+        output, _ = process.communicate(timeout=COMMAND_TIMEOUT)
+        return output
+
+
+def emulator_credentials(emulator: Any) -> dict[str, str]:
+    """What a user sets with `pulumi config set [--secret] ovh:...` to point a stack at the emulator."""
+    return {
+        "ovh:endpoint": emulator.url,
+        "ovh:applicationKey": emulator.application_key,
+        "ovh:applicationSecret": emulator.application_secret,
+        "ovh:consumerKey": emulator.consumer_key,
+    }
+
+
+def _retarget(value: Any, base_url: str) -> Any:
+    """`value` (config: strings, lists, mappings) with every URL of the projects' emulator address moved."""
+    if isinstance(value, str):
+        return base_url + value[len(DEMO_ADDRESS) :] if value.startswith(DEMO_ADDRESS) else value
+    if isinstance(value, Mapping):
+        return {key: _retarget(item, base_url) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_retarget(item, base_url) for item in value]
+    return value
+
+
+def _use_this_virtualenv(pulumi_yaml: Path) -> None:
+    """The copy's `virtualenv` option is relative to the original project folder: point it at this one."""
+    document = yaml.safe_load(pulumi_yaml.read_text())
+    document.setdefault("runtime", {"name": "python"})
+    if isinstance(document["runtime"], str):
+        document["runtime"] = {"name": document["runtime"]}
+    document["runtime"].setdefault("options", {})["virtualenv"] = str(VENV)
+    pulumi_yaml.write_text(yaml.safe_dump(document, sort_keys=False))
