@@ -15,7 +15,8 @@ from pulumi.output import Unknown
 
 from .inputs import SHA256, SHA512, SSH_KEY, valid_inputs
 
-OPENAPI = Path(__file__).resolve().parents[2].parent / "shared" / "ovh-api" / "dedicated-server.openapi.json"
+# OVH's OpenAPI export, as the emulator ships it: a clone of the project has everything its tests read.
+OPENAPI = Path(__file__).resolve().parents[2] / "provider" / "ovh_emulator" / "dedicated-server.openapi.json"
 
 
 def check(news: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -200,7 +201,7 @@ def test_wire_body_matches_ovhs_schema() -> None:
     document = json.loads(OPENAPI.read_text())
     schemas = document["components"]["schemas"]
     customizations = dict(schemas["dedicated.server.reinstall.Customizations"])
-    # configDriveMetadata is newer than this snapshot of OVH's schema (see shared/ovh-api/README.md).
+    # configDriveMetadata is newer than this snapshot of OVH's schema (the copy the emulator ships, 2025-10).
     customizations["properties"] = {
         **customizations["properties"],
         "configDriveMetadata": {"type": "object", "additionalProperties": {"type": "string"}},
