@@ -17,6 +17,7 @@ Design notes (see the facts about Pulumi's dynamic providers for why):
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Any, Final
@@ -35,6 +36,7 @@ from pulumi.dynamic import (
 from .errors import ByoiError
 from .installing import Session, find_drift, resource_id
 from .ovh_api import OvhSettings
+from .sdk_compat import widen_serving_pool
 from .spec import (
     DEFAULT_TIMEOUT_MINUTES,
     ByoiInstallationArgs,
@@ -90,6 +92,14 @@ class ByoiProvider(ResourceProvider):
     """Installs an image on an OVHcloud dedicated server with Bring Your Own Image, and keeps it there."""
 
     def configure(self, req: ConfigureRequest) -> None:
+        # Every ByoiInstallation of a stack shares this process, and a create waits on OVH for minutes:
+        # served four calls at a time (the SDK's pool), a stack would install its servers four by four.
+        if not widen_serving_pool():
+            print(
+                "ovh-byoi: this version of Pulumi's SDK serves a dynamic provider differently than expected: "
+                "the servers of this stack install at most four at a time",
+                file=sys.stderr,
+            )
         settings = OvhSettings.from_config(req.config.get)
         with _SETTINGS_LOCK:
             _SETTINGS[os.getpid()] = settings
