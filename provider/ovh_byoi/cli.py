@@ -30,8 +30,9 @@ from rich.progress import (
 from rich.progress import Progress as ProgressBar
 from rich.text import Text
 
-from .errors import ByoiError, PreflightFailedError, TaskFailedError, redact_url_credentials
+from .errors import ByoiError, PreflightFailedError, TaskFailedError
 from .preflight import Finding, ProgressCallback, run_preflight
+from .redaction import redact
 
 if TYPE_CHECKING:
     from .installing import Session
@@ -39,8 +40,20 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _RedactingConsole(Console):
+    """A console that masks URL credentials and query strings in whatever it prints (see `redact`).
+
+    Every line of the command goes through one of the two consoles below, so that no message, finding, OVH
+    text or URL can show a signed URL's token, whoever wrote it.
+    """
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(redact(item) if isinstance(item, str) else item for item in objects), **kwargs)
+
+
+_out = _RedactingConsole(highlight=False, soft_wrap=True)
+_err = _RedactingConsole(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_PROBLEM = 1
 EXIT_BAD_INPUT = 2
@@ -102,8 +115,9 @@ def _parse_headers(ctx: click.Context, param: click.Parameter, values: Sequence[
     for value in values:
         name, sep, content = value.partition(":")
         if not sep or not name.strip() or " " in name.strip():
+            # Not quoted: the text may well be the secret, with its colon forgotten.
             raise click.BadParameter(
-                f"{value!r} is not a header: write 'Name: value', e.g. 'Authorization: Basic ...'"
+                "a header is missing its colon: write 'Name: value', e.g. 'Authorization: Basic ...'"
             )
         headers[name.strip()] = content.strip()
     return headers
@@ -114,7 +128,8 @@ def _parse_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[st
     for value in values:
         key, sep, content = value.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"{value!r} is not KEY=VALUE")
+            # Not quoted: metadata values are secrets.
+            raise click.BadParameter("a value is not in the form KEY=VALUE: write it as e.g. role=web")
         pairs[key] = content
     return pairs
 
@@ -229,15 +244,22 @@ def verify_image(
     Exits 0 when no problem is found, 1 otherwise.
     """
     declared_type = (image_type or _type_from_name(url)).lower()
-    shown = redact_url_credentials(url)
-    if shown != url:
-        # ByoiInstallation refuses such a URL: passing here would only postpone the refusal to `pulumi up`.
-        raise _BadInput(
-            f"{shown}: the URL carries credentials (user:password@), which ByoiInstallation refuses "
-            "since state and logs would hold them in plain text.\nFix: remove them from the URL and send "
-            "them as a header: -H 'Authorization: Basic <base64 of user:password>' (printf %s "
-            "'user:password' | base64); in a stack, in http_headers."
-        )
+    shown = redact(url)
+    # The resource's own validator: what passes here passes `pulumi up`, and the other way round. Local files
+    # are the one addition (to verify an image before uploading it).
+    given: dict[str, Any] = {
+        "image_type": declared_type,
+        "image_checksum": checksum,
+        "image_checksum_type": checksum_type,
+        "http_headers": headers or None,
+        "efi_bootloader_path": efi_path,
+    }
+    if "://" in url and not url.lower().startswith("file:"):
+        given["image_url"] = url
+    values = _validated(
+        {name: value for name, value in given.items() if value is not None}, _VERIFY_OPTIONS, partial=True
+    )
+    checksum, checksum_type = values.get("image_checksum"), values.get("image_checksum_type")
     with _download_bar(full, "Downloading") as progress:
         findings = run_preflight(
             image_url=url,
@@ -293,26 +315,42 @@ _INSTALL_OPTIONS = {
 }
 
 
-def _file_or_value(value: str | None) -> str | None:
+def _read_text(path: Path, option: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _BadInput(f"{option}: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise _BadInput(
+            f"{option}: {path} is not UTF-8 text (byte {exc.start} is not): it looks like a binary file.\n"
+            "Fix: give a text file (a #cloud-config document, a #! script, an OpenSSH key line, YAML); "
+            "cloud-init can download binary files itself at first boot (write_files with a URL)."
+        ) from None
+
+
+def _file_or_value(value: str | None, option: str) -> str | None:
     """`@path` reads the file (as curl does), anything else is the value itself."""
     if value is None or not value.startswith("@"):
         return value
-    path = Path(value[1:]).expanduser()
-    try:
-        return path.read_text()
-    except OSError as exc:
-        raise _BadInput(f"cannot read {path}: {exc.strerror}") from None
+    return _read_text(Path(value[1:]).expanduser(), option)
 
 
 def _load_spec(path: Path) -> dict[str, Any]:
     import yaml
 
+    text = _read_text(path, "--spec")
     try:
-        loaded = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise _BadInput(f"--spec: cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise _BadInput(f"--spec: {path} is not valid YAML: {exc}") from None
+        loaded = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        # YAML's own message quotes the lines around the error, and the file holds secrets (headers, user
+        # data): say where and what only.
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise _BadInput(
+            f"--spec: {path} is not valid YAML{where}: {exc.problem or exc.context or 'syntax error'}"
+        ) from None
+    except yaml.YAMLError:
+        raise _BadInput(f"--spec: {path} is not valid YAML") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -340,19 +378,22 @@ def _install_inputs(spec: Mapping[str, Any], given: Mapping[str, Any]) -> dict[s
     return inputs
 
 
-def _validated(inputs: Mapping[str, Any]) -> Any:
-    from .spec import ByoiInstallationArgs, check_inputs
+def _validated(
+    inputs: Mapping[str, Any], option_names: Mapping[str, str], *, partial: bool = False
+) -> dict[str, Any]:
+    """The inputs as the resource's check normalizes them, or every problem, each with its option and fix."""
+    from .spec import check_inputs
 
-    normalized, problems = check_inputs(inputs)
+    normalized, problems = check_inputs(inputs, partial=partial)
     if problems:
         lines = [
             f"{len(problems)} input problem{'s' if len(problems) != 1 else ''}; nothing was sent to OVH."
         ]
         for problem in problems:
-            lines.append(f"- {_INSTALL_OPTIONS.get(problem.field, problem.field)}: {problem.message}")
+            lines.append(f"- {option_names.get(problem.field, problem.field)}: {problem.message}")
             lines.append(f"  Fix: {problem.fix}")
         raise _BadInput("\n".join(lines))
-    return ByoiInstallationArgs.model_validate(normalized)
+    return normalized
 
 
 _STEP_MARKS = {"done": "[green]✓[/]", "doing": "[yellow]▶[/]", "error": "[red]✗[/]"}
@@ -378,8 +419,10 @@ class _InstallView:
         total = len(self.status.progress)
         for position, step in enumerate(self.status.progress, start=1):
             mark = _STEP_MARKS.get(step.status, "[dim]·[/]")
-            detail = f": {escape(step.error)}" if step.error else ""
-            lines.append(Text.from_markup(f"  {mark} {position:>2}/{total} {escape(step.comment)}{detail}"))
+            detail = f": {escape(redact(step.error))}" if step.error else ""
+            lines.append(
+                Text.from_markup(f"  {mark} {position:>2}/{total} {escape(redact(step.comment))}{detail}")
+            )
         return Group(*lines)
 
 
@@ -478,14 +521,16 @@ def install(
     """
     from .installing import Session
     from .ovh_api import OvhSettings
+    from .spec import ByoiInstallationArgs
 
     given = {
         "service_name": service,
-        "ssh_key": _file_or_value(ssh_key),
-        "config_drive_user_data": _file_or_value(config_drive_user_data),
+        "ssh_key": _file_or_value(ssh_key, "--ssh-key"),
+        "config_drive_user_data": _file_or_value(config_drive_user_data, "--config-drive-user-data"),
         **options,
     }
-    args = _validated(_install_inputs(_load_spec(spec_file) if spec_file else {}, given))
+    inputs = _install_inputs(_load_spec(spec_file) if spec_file else {}, given)
+    args = ByoiInstallationArgs.model_validate(_validated(inputs, _INSTALL_OPTIONS))
     view = _InstallView(args.service_name)
     session = Session.open(
         OvhSettings(endpoint=endpoint),
@@ -498,8 +543,10 @@ def install(
         _preflight(session, args)
     if not yes:
         click.confirm(
-            f"Reinstall {args.service_name} (now running {server.os}) with "
-            f"{redact_url_credentials(args.image_url)}? Everything on the server will be erased",
+            redact(
+                f"Reinstall {args.service_name} (now running {server.os}) with {args.image_url}? "
+                "Everything on the server will be erased"
+            ),
             abort=True,
             err=True,
         )

@@ -1,8 +1,9 @@
 """The project's errors, and OVH's failure texts mapped to the fix the BYOI guide gives for them.
 
 Every error's ``str()`` is the whole message a user needs: which server, what happened in OVH's own words,
-OVH's query id when there is one, and the fix. No message ever carries a secret: credentials embedded in
-URLs (``https://user:password@host/...``) are masked wherever OVH repeats them.
+OVH's query id when there is one, and the fix. No message ever carries a secret: every message goes through
+`ovh_byoi.redaction.redact` when the error is built (URL credentials, query strings of signed URLs), and
+`ByoiError.redacted` masks the values only the caller knows (header values).
 
 The exception tree::
 
@@ -26,7 +27,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
+
+from .redaction import redact
 
 if TYPE_CHECKING:
     import ovh.exceptions
@@ -43,15 +46,7 @@ __all__ = [
     "ServerNotFoundError",
     "TaskFailedError",
     "fix_for",
-    "redact_url_credentials",
 ]
-
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
-
-
-def redact_url_credentials(text: str) -> str:
-    """Mask the ``user:password@`` part of every URL in ``text``."""
-    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
 
 
 @dataclass(frozen=True)
@@ -172,11 +167,18 @@ class ByoiError(Exception):
     """Base of the errors this package raises on purpose; ``str()`` is the complete user message."""
 
     def __init__(self, message: str) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
 
     def __str__(self) -> str:
         return self.message
+
+    def redacted(self, secrets: Iterable[str | None]) -> Self:
+        """This error with each of ``secrets`` masked in its message (values only the caller knows)."""
+        self.message = redact(self.message, secrets)
+        self.args = (self.message, *self.args[1:])
+        return self
 
 
 def _unique(items: Iterable[str]) -> list[str]:
@@ -202,7 +204,7 @@ class TaskFailedError(ByoiError):
         self.service_name = service_name
         self.task_id = task_id
         self.status = status
-        self.reasons = _unique(redact_url_credentials(reason) for reason in reasons)
+        self.reasons = _unique(redact(reason) for reason in reasons)
         self.query_id = query_id
         self.fixes = _unique(fix for fix in (fix_for(reason) for reason in self.reasons) if fix)
         lines = [f"The installation on {service_name} failed: OVH task {task_id} ended in {status}."]
@@ -273,7 +275,7 @@ class ApiRefusedError(ByoiError):
     ) -> None:
         self.service_name = service_name
         self.action = action
-        self.ovh_message = redact_url_credentials(ovh_message)
+        self.ovh_message = redact(ovh_message)
         self.error_class = error_class
         self.status_code = status_code
         self.query_id = query_id

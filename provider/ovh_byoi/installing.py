@@ -29,6 +29,7 @@ from .errors import (
 from .journal import Journal
 from .ovh_api import OvhApi, OvhSettings, Server, Task
 from .preflight import ProgressCallback, run_preflight
+from .redaction import url_secrets
 from .spec import ByoiInstallationArgs, ByoiInstallationState, ReinstallRequest
 from .waiting import (
     Clock,
@@ -99,6 +100,15 @@ class Session:
 
     def install(self, args: ByoiInstallationArgs) -> ByoiInstallationState:
         """Verify the image, reinstall the server once, wait until OVH reports it done."""
+        secrets = _secret_values(args)
+        self.progress.secrets = secrets
+        try:
+            return self._install(args)
+        except ByoiError as exc:
+            # OVH's texts may repeat what it was sent (a URL's token, a header): none of it reaches the user.
+            raise exc.redacted(secrets) from None
+
+    def _install(self, args: ByoiInstallationArgs) -> ByoiInstallationState:
         request = ReinstallRequest.from_args(args)
         fingerprint = self.fingerprint(request)
         task = self.resume(fingerprint) if fingerprint else None
@@ -124,6 +134,7 @@ class Session:
         self, args: ByoiInstallationArgs, download_progress: ProgressCallback | None = None
     ) -> None:
         """Every check that can run before the reinstall erases the server."""
+        self.progress.secrets = _secret_values(args)
         hardware = self.call("read the server's hardware", self.api.hardware)
         self.progress.say(f"checking the image before reinstalling ({args.preflight} preflight)")
         findings = run_preflight(
@@ -405,6 +416,18 @@ class Session:
             raise ApiRefusedError.from_ovh(
                 exc, service_name=self.service_name, action="read the server"
             ) from None
+
+
+# Shorter values would mask common words and numbers (task ids) in every line; header values, tokens and
+# passwords are longer.
+_SHORTEST_MASKED = 8
+
+
+def _secret_values(args: ByoiInstallationArgs) -> tuple[str, ...]:
+    """What an install carries that no message may show: header and metadata values, URL tokens."""
+    values = [*(args.http_headers or {}).values(), *(args.config_drive_metadata or {}).values()]
+    values += url_secrets(args.image_url)
+    return tuple(value for value in values if len(value) >= _SHORTEST_MASKED)
 
 
 def _started_about(task: Task, asked_at: float) -> bool:

@@ -11,8 +11,11 @@ waiting for OVH's answer leaves that note, and the next run takes a reinstall ta
 the one OVH started for it.
 
 The file is SQLite (several provider processes may share it), at `OVH_BYOI_JOURNAL`, else
-`$XDG_STATE_HOME/ovh-byoi/reinstalls.sqlite` (`~/.local/state/...`). Fingerprints are keyed hashes (HMAC with
-a random key kept in the same file): the record holds no secret and no readable install detail.
+`$XDG_STATE_HOME/ovh-byoi/reinstalls.sqlite` (`~/.local/state/...`), readable by its owner only (0600, in a
+folder created 0700). Fingerprints are keyed hashes (HMAC-SHA256) whose random key lives in a file of its own
+beside the journal (`reinstalls.sqlite.key`, 0600): a copy of the journal alone (a backup, a CI cache)
+cannot be used to test guesses of the user data or headers against a fingerprint. A journal of an earlier
+version, which kept its key in the file, has the key moved out on first use, so that its records still match.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["JOURNAL_ENV", "Journal", "OpenReinstall", "UnansweredRequest", "default_path"]
+__all__ = ["JOURNAL_ENV", "Journal", "OpenReinstall", "UnansweredRequest", "default_path", "key_path"]
 
 JOURNAL_ENV: Final = "OVH_BYOI_JOURNAL"
 # Past this age an unfinished record is not resumed: OVH purges old tasks, and nobody resumes a week later.
@@ -56,6 +59,60 @@ CREATE TABLE IF NOT EXISTS requests (
     PRIMARY KEY (endpoint, service_name, fingerprint)
 );
 """
+
+
+def key_path(journal: Path) -> Path:
+    """Where the journal's fingerprint key is kept: beside it, never in it."""
+    return journal.with_name(journal.name + ".key")
+
+
+def _private_folders(folder: Path) -> None:
+    """Creates `folder` and its missing parents, each 0700; existing ones (such as /tmp) are left alone."""
+    missing = [folder, *folder.parents]
+    missing = [path for path in missing if not path.exists()]
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+
+
+def _private_file(path: Path) -> None:
+    """`path` exists and only its owner may read it (created so, or narrowed if an older version made it)."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(descriptor).st_mode & 0o077:
+            os.fchmod(descriptor, 0o600)
+    finally:
+        os.close(descriptor)
+
+
+def _write_key_once(path: Path, key: bytes) -> bytes:
+    """Stores `key` at `path` unless another process stored one first; the key that is there."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(key.hex())
+            file.flush()
+            os.fsync(file.fileno())
+        # A link never replaces: of two processes racing, both end up with the first one's key.
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> bytes:
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    try:
+        key = bytes.fromhex(path.read_text().strip())
+    except ValueError:
+        key = b""
+    if len(key) < 16:
+        # An OSError, as for an unreadable journal: installing goes on, and the user is told which file.
+        raise OSError(f"{path} does not hold a fingerprint key (remove it to have a new one made)")
+    return key
 
 
 def default_path(environ: Mapping[str, str] = os.environ) -> Path:
@@ -100,7 +157,8 @@ class Journal:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """One transaction; IMMEDIATE so that concurrent writers queue instead of failing."""
         if not self._prepared:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _private_folders(self.path.parent)
+            _private_file(self.path)
             with contextlib.closing(sqlite3.connect(self.path, timeout=30.0)) as connection:
                 connection.executescript(_SCHEMA)
             self._prepared = True
@@ -117,11 +175,18 @@ class Journal:
             connection.close()
 
     def _key(self, connection: sqlite3.Connection) -> bytes:
+        """The fingerprint key, from its own file; called inside a write transaction, so one at a time."""
+        path = key_path(self.path)
         row = connection.execute("SELECT value FROM settings WHERE name = 'fingerprint_key'").fetchone()
+        if path.exists():
+            key = _read_key(path)
+        else:
+            # An older journal's key is moved out, so that its open records keep matching.
+            key = _write_key_once(path, bytes.fromhex(row[0]) if row else secrets.token_bytes(32))
         if row is not None:
-            return bytes.fromhex(row[0])
-        key = secrets.token_bytes(32)
-        connection.execute("INSERT INTO settings VALUES ('fingerprint_key', ?)", (key.hex(),))
+            # Zeroed, not only unlinked from the table: the old key must not linger in the file's free pages.
+            connection.execute("PRAGMA secure_delete = ON")
+            connection.execute("DELETE FROM settings WHERE name = 'fingerprint_key'")
         return key
 
     def fingerprint(self, body: Mapping[str, Any]) -> str:

@@ -40,7 +40,8 @@ import requests
 import urllib3
 from oslo_utils.imageutils import format_inspector
 
-from ovh_byoi.errors import guide_fix, redact_url_credentials
+from ovh_byoi.errors import guide_fix
+from ovh_byoi.redaction import redact, url_secrets
 
 __all__ = ["CHECK_LEVELS", "Finding", "ProgressCallback", "run_preflight"]
 
@@ -98,19 +99,21 @@ def run_preflight(
     source = _source_for(image_url, http_headers or {})
     probe = source.probe()
     findings.extend(probe.findings)
-    if probe.head is None:
-        # Nothing can be inspected from an image that cannot be downloaded.
-        return findings
-    layout = _inspect_head(probe.head, image_type, source.display)
-    findings.extend(layout.findings)
-    findings.extend(_size_findings(layout, probe.size, disk_bytes, memory_bytes))
-    if level == "full":
-        findings.extend(
-            _full_check(
-                source, probe, layout, checksum, efi_bootloader_path, disk_bytes, memory_bytes, progress
+    if probe.head is not None:
+        layout = _inspect_head(probe.head, image_type, source.display)
+        findings.extend(layout.findings)
+        findings.extend(_size_findings(layout, probe.size, disk_bytes, memory_bytes))
+        if level == "full":
+            findings.extend(
+                _full_check(
+                    source, probe, layout, checksum, efi_bootloader_path, disk_bytes, memory_bytes, progress
+                )
             )
-        )
-    return findings
+    # Servers and libraries quote what they were sent: whatever a finding repeats, no secret gets through.
+    return [
+        Finding(finding.field, redact(finding.message, source.secrets), redact(finding.fix, source.secrets))
+        for finding in findings
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -231,13 +234,6 @@ def _status_finding(status: int, reason: str | None, display: str, *, sent_crede
 _TRANSFER_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, ValueError)
 
 
-def _without(secrets: Iterable[str], text: str) -> str:
-    """`text` with each of `secrets` (header values) masked: requests quotes a header value it refuses."""
-    for secret in sorted((secret for secret in secrets if secret.strip()), key=len, reverse=True):
-        text = text.replace(secret, "***").replace(repr(secret)[1:-1], "***")
-    return text
-
-
 def _unreachable_finding(display: str, exc: Exception, secrets: Iterable[str] = ()) -> Finding:
     kind = {
         requests.exceptions.SSLError: "its TLS certificate is not valid",
@@ -249,7 +245,7 @@ def _unreachable_finding(display: str, exc: Exception, secrets: Iterable[str] = 
     cause = next((text for klass, text in kind.items() if isinstance(exc, klass)), "the request failed")
     # urllib3 nests the reason in layers of repr: the system's words ("[Errno 111] ...") say it all.
     system_words = re.search(r"\[Errno -?\d+\] [^'\")\]]+", str(exc))
-    detail = system_words.group(0) if system_words else _without(secrets, redact_url_credentials(str(exc)))
+    detail = system_words.group(0) if system_words else redact(str(exc), secrets)
     return Finding(
         "image_url", f"cannot download {display}: {cause} ({detail})", guide_fix("download_failed")
     )
@@ -266,12 +262,54 @@ def _total_size(response: requests.Response) -> int | None:
     return None
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port: what a redirect must keep for the user's headers to follow it."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
+
+
+def _origin_text(origin: tuple[str, str, int | None]) -> str:
+    scheme, host, port = origin
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{port}" if port else f"{scheme}://{host}"
+
+
+class _OriginBoundSession(requests.Session):
+    """Sends the user's headers to the image URL's scheme, host and port only.
+
+    requests itself drops only `Authorization` when a redirect changes host (and keeps it on a change of
+    port): a token in `X-Auth-Token` or `PRIVATE-TOKEN` would reach whatever host the image server redirects
+    to. Here every user header is dropped at the first hop that leaves the origin, and stays dropped for the
+    rest of that chain (requests builds each hop from the previous one).
+    """
+
+    def __init__(self, origin: tuple[str, str, int | None], user_headers: Iterable[str]) -> None:
+        super().__init__()
+        self.origin = origin
+        self.user_headers = tuple(user_headers)
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        if _origin(prepared_request.url or "") != self.origin:
+            for name in self.user_headers:
+                prepared_request.headers.pop(name, None)
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+
+
 class _HttpSource:
     def __init__(self, url: str, headers: Mapping[str, str]) -> None:
         self.url = url
-        self.display = redact_url_credentials(url)
+        self.display = redact(url)
         self._user_headers = bool(headers) or "@" in urlsplit(url).netloc
-        self.secrets: tuple[str, ...] = tuple(headers.values())
+        self._user_header_names = tuple(headers)
+        self.secrets: tuple[str, ...] = (*headers.values(), *url_secrets(url))
         self._headers = {
             # OVH's downloader receives the bytes as stored: never let the server compress them for us.
             "Accept-Encoding": "identity",
@@ -284,9 +322,27 @@ class _HttpSource:
         return None
 
     def _session(self) -> requests.Session:
-        session = requests.Session()
+        session = _OriginBoundSession(_origin(self.url), self._user_header_names)
         session.headers.update(self._headers)
         return session
+
+    def _refused(self, response: requests.Response) -> Finding:
+        elsewhere = _origin(response.url) != _origin(self.url)
+        if elsewhere and response.history and self._user_header_names and response.status_code in (401, 403):
+            # The headers were withheld on purpose: say so, rather than blame their values.
+            return Finding(
+                "http_headers",
+                f"downloading {self.display} is redirected to {redact(response.url)}, which answers HTTP "
+                f"{response.status_code} {response.reason or ''}".rstrip()
+                + f"; http_headers are sent to {_origin_text(_origin(self.url))} only, never to another "
+                "scheme, host or port",
+                "If that server is the one that needs the headers, give its URL as image_url (OVH's "
+                "downloader should not have to follow the redirect with your credentials); otherwise make "
+                "the redirect's target downloadable without them (e.g. a pre-signed URL).",
+            )
+        return _status_finding(
+            response.status_code, response.reason, self.display, sent_credentials=self._user_headers
+        )
 
     def probe(self) -> _Probe:
         with self._session() as session:
@@ -305,16 +361,7 @@ class _HttpSource:
                     timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
                 ) as response:
                     if not response.ok:
-                        return _Probe(
-                            findings=[
-                                _status_finding(
-                                    response.status_code,
-                                    response.reason,
-                                    self.display,
-                                    sent_credentials=self._user_headers,
-                                )
-                            ]
-                        )
+                        return _Probe(findings=[self._refused(response)])
                     first = _read_at_most(lambda n: response.raw.read(n, decode_content=False), HEAD_BYTES)
                     size = _total_size(response) or size
             except _TRANSFER_ERRORS as exc:
@@ -712,7 +759,7 @@ def _full_check(
             with source.stream() as read:
                 received, errors = _pump(read, consumers, probe.size, progress)
         except (*_TRANSFER_ERRORS, OSError) as exc:
-            detail = _without(source.secrets, redact_url_credentials(str(exc)))
+            detail = redact(str(exc), source.secrets)
             return [
                 Finding(
                     "image_url",

@@ -9,17 +9,25 @@ import pulumi
 import pulumi.dynamic
 
 from .provider import ByoiProvider
+from .redaction import url_carries_secrets
 from .spec import render_user_data
 
 __all__ = ["ByoiInstallation"]
 
 # Always secret in state, whatever the program passed: headers carry passwords or tokens, and user data and
-# metadata commonly carry credentials for first boot.
+# metadata commonly carry credentials for first boot. `image_url` is secret too when it carries a token (a
+# pre-signed URL's query string) or credentials.
 SECRET_INPUTS: Final = ("http_headers", "config_drive_user_data", "config_drive_metadata")
 
 
 def _user_data_text(value: Any) -> Any:
     return render_user_data(value) if isinstance(value, Mapping) else value
+
+
+def _secret_if_signed(url: Any) -> Any:
+    # A pre-signed URL's query string is a bearer token (S3 X-Amz-Signature, Swift temp_url_sig): anyone
+    # holding the URL downloads the image until it expires. A plain URL stays readable in the state.
+    return pulumi.Output.secret(url) if isinstance(url, str) and url_carries_secrets(url) else url
 
 
 class ByoiInstallation(pulumi.dynamic.Resource, module="ovh_byoi", name="ByoiInstallation"):
@@ -109,7 +117,15 @@ class ByoiInstallation(pulumi.dynamic.Resource, module="ovh_byoi", name="ByoiIns
         for name in SECRET_INPUTS:
             if props[name] is not None:
                 props[name] = pulumi.Output.secret(props[name])
+        secret_outputs = list(SECRET_INPUTS)
+        if isinstance(image_url, str):
+            if url_carries_secrets(image_url):
+                secret_outputs.append("image_url")
+                props["image_url"] = pulumi.Output.secret(image_url)
+        else:
+            # Known only later: the output is marked secret by name when the input turns out to be.
+            props["image_url"] = pulumi.Output.from_input(props["image_url"]).apply(_secret_if_signed)
         # Outputs only: present so that the resource object exposes them.
         props.update(task_id=None, installed_at=None, os=None, drift=None)
-        secrets = pulumi.ResourceOptions(additional_secret_outputs=list(SECRET_INPUTS))
+        secrets = pulumi.ResourceOptions(additional_secret_outputs=secret_outputs)
         super().__init__(ByoiProvider(), resource_name, props, pulumi.ResourceOptions.merge(opts, secrets))

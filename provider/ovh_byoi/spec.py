@@ -12,9 +12,11 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import json
 import re
+import socket
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Self, TypeAlias, cast
 from urllib.parse import urlsplit
@@ -58,6 +60,8 @@ DEFAULT_TIMEOUT_MINUTES = 120
 MAX_TIMEOUT_MINUTES = 24 * 60
 
 CHECKSUM_LENGTHS: dict[str, int] = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
+# OVH's API answers 413 beyond this ("Maximum request body size 1048576 exceeded."), after nothing was done.
+MAX_REQUEST_BODY_BYTES = 1_048_576
 
 ImageType: TypeAlias = Literal["qcow2", "raw"]
 ChecksumType: TypeAlias = Literal["md5", "sha1", "sha256", "sha512"]
@@ -144,6 +148,12 @@ def _image_url(value: str) -> str:
         raise ValueError(
             "the URL's host is neither an IP address nor a host name (labels of 1 to 63 characters)"
         )
+    link_local = _link_local(parts.hostname)
+    if link_local:
+        raise ValueError(
+            f"the URL's host is {link_local}, a link-local or cloud metadata address: the server would "
+            "download from its own network segment or its provider's metadata service, never your image"
+        )
     try:
         port = parts.port
     except ValueError:
@@ -151,6 +161,46 @@ def _image_url(value: str) -> str:
     if port == 0:
         raise ValueError("the URL's port is not a number from 1 to 65535")
     return value
+
+
+# Names of metadata services that no image server uses (the addresses are caught by their range).
+_METADATA_NAMES = frozenset({"metadata.google.internal", "metadata.goog", "instance-data"})
+_METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
+)
+# The forms of an IPv4 address that resolvers accept besides dotted decimal: 2852039166, 0xa9fea9fe,
+# 169.254.43518, 0251.0376.0251.0376 all reach 169.254.169.254.
+_NUMERIC_HOST = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.I)
+
+
+def _numeric_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    if not _NUMERIC_HOST.fullmatch(host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".")))
+    except (OSError, ValueError):
+        return None
+
+
+def _link_local(host: str) -> str | None:
+    """How `host` is link-local or a metadata service, checked on the host as written (no DNS lookup)."""
+    name = host.strip("[]").lower().rstrip(".")
+    if name in _METADATA_NAMES:
+        return name
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(
+            name.split("%", 1)[0]
+        )
+    except ValueError:
+        address = _numeric_ipv4(name)
+    if address is None:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    if address.is_link_local or address in _METADATA_ADDRESSES:
+        return str(address) if str(address) == name else f"{address} (written {name})"
+    return None
 
 
 def _is_host(host: str) -> bool:
@@ -220,6 +270,50 @@ _SSH_KEY_TYPES = frozenset(
 )
 
 
+def _ssh_strings(blob: bytes) -> list[bytes] | None:
+    """The SSH wire strings (4-byte big-endian length, then the bytes) that make up `blob` exactly."""
+    fields: list[bytes] = []
+    position = 0
+    while position < len(blob):
+        if position + 4 > len(blob):
+            return None
+        length = int.from_bytes(blob[position : position + 4], "big")
+        position += 4
+        if position + length > len(blob):
+            return None
+        fields.append(blob[position : position + length])
+        position += length
+    return fields
+
+
+def _ecdsa_point(curve: str) -> Callable[[list[bytes]], bool]:
+    # An uncompressed point: 0x04, then both coordinates of the curve's size.
+    size = {"nistp256": 65, "nistp384": 97, "nistp521": 133}[curve]
+
+    def layout(fields: list[bytes]) -> bool:
+        return fields[1] == curve.encode() and len(fields[2]) == size and fields[2][:1] == b"\x04"
+
+    return layout
+
+
+# What follows the key type in the key's data, per type (RFC 4253, 5656, 8709, OpenSSH's PROTOCOL.u2f).
+_SSH_KEY_LAYOUTS: dict[str, tuple[int, Callable[[list[bytes]], bool]]] = {
+    "ssh-ed25519": (2, lambda fields: len(fields[1]) == 32),
+    "sk-ssh-ed25519@openssh.com": (3, lambda fields: len(fields[1]) == 32 and bool(fields[2])),
+    # e, then a modulus of at least 1024 bits (OpenSSH refuses shorter ones).
+    "ssh-rsa": (3, lambda fields: bool(fields[1]) and len(fields[2].lstrip(b"\0")) >= 128),
+    "ssh-dss": (5, lambda fields: all(fields[1:])),
+    "ecdsa-sha2-nistp256": (3, _ecdsa_point("nistp256")),
+    "ecdsa-sha2-nistp384": (3, _ecdsa_point("nistp384")),
+    "ecdsa-sha2-nistp521": (3, _ecdsa_point("nistp521")),
+    "sk-ecdsa-sha2-nistp256@openssh.com": (
+        4,
+        lambda fields: _ecdsa_point("nistp256")(fields) and bool(fields[3]),
+    ),
+}
+_SSH_KEY_TYPES = frozenset(_SSH_KEY_LAYOUTS)
+
+
 def _ssh_key(value: str) -> str:
     value = value.strip()
     if "\n" in value or "\r" in value:
@@ -231,10 +325,14 @@ def _ssh_key(value: str) -> str:
         blob = base64.b64decode(fields[1], validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("the key's base64 part does not decode") from None
-    # The blob starts with the key type as an SSH string (4-byte big-endian length, then the name).
-    declared = int.from_bytes(blob[:4], "big")
-    if blob[4 : 4 + declared].decode("ascii", "replace") != fields[0]:
+    parts = _ssh_strings(blob)
+    if not parts or parts[0].decode("ascii", "replace") != fields[0]:
         raise ValueError(f"the key's data is not a {fields[0]} key (truncated or mixed up)")
+    count, layout = _SSH_KEY_LAYOUTS[fields[0]]
+    if len(parts) != count or not layout(parts):
+        raise ValueError(
+            f"the key's data starts as a {fields[0]} key but does not hold one (truncated, padded or edited)"
+        )
     return value
 
 
@@ -256,11 +354,40 @@ def _user_data_from_mapping(value: Any) -> Any:
     return value
 
 
+_BASE64_TEXT = re.compile(r"^[A-Za-z0-9+/\s]+={0,2}\s*$")
+
+
+def _from_base64(value: str) -> str:
+    """What the guide tells users to send OVH (`base64 -w0 < user-data.yaml`), decoded; else `value`."""
+    if value.startswith("#") or not _BASE64_TEXT.fullmatch(value):
+        return value
+    try:
+        decoded = base64.b64decode("".join(value.split()), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return value
+    if decoded.startswith(("#cloud-config", "#!")):
+        return decoded
+    raise ValueError(
+        "the value is base64, but what it decodes to starts with neither '#cloud-config' nor '#!'"
+    )
+
+
 def _user_data(value: str) -> str:
+    value = _from_base64(value)
+    encoded = 4 * ((len(value.encode()) + 2) // 3)
+    if encoded > MAX_REQUEST_BODY_BYTES:
+        raise ValueError(
+            f"the user data is {len(value.encode())} bytes, {encoded} once in base64: beyond OVH's request "
+            f"body limit of {MAX_REQUEST_BODY_BYTES} bytes (OVH: 'Maximum request body size "
+            f"{MAX_REQUEST_BODY_BYTES} exceeded.')"
+        )
     if value.startswith("#!"):
         return value
     if not value.startswith("#cloud-config"):
-        raise ValueError("user data must start with '#cloud-config' (a YAML document) or '#!' (a script)")
+        raise ValueError(
+            "user data must start with '#cloud-config' (a YAML document) or '#!' (a script), "
+            "as text or in base64"
+        )
     try:
         document = yaml.safe_load(value)
     except yaml.MarkedYAMLError as exc:
@@ -282,10 +409,44 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _HEADER_VALUE = re.compile(r"^(?:[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?$")
 
 
+# Headers the HTTP client writes itself, to frame or route the request (RFC 9110, 9112): a user's own would
+# contradict it, and the download breaks or goes elsewhere. Range would make OVH download part of the image.
+_CLIENT_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+        "range",
+    }
+)
+
+
 def _http_headers(value: dict[str, str]) -> dict[str, str]:
+    seen: dict[str, str] = {}
     for name, header_value in value.items():
         if not _HEADER_NAME.fullmatch(name):
             raise ValueError(f"{name!r} is not a valid HTTP header name")
+        if name.lower() in _CLIENT_HEADERS:
+            raise ValueError(
+                f"header {name!r} is written by the HTTP client itself (it frames or routes the request): "
+                "a value of yours would break the download; remove it"
+            )
+        if name.lower() in seen:
+            raise ValueError(
+                f"headers {seen[name.lower()]!r} and {name!r} are the same header (names ignore case); "
+                "keep one"
+            )
+        seen[name.lower()] = name
+        if not header_value:
+            raise ValueError(f"the value of header {name!r} is empty; give its value or remove the header")
         # The value is a secret (typically a password): name the header, never show the value.
         if any(ch in header_value for ch in "\r\n\0"):
             raise ValueError(f"the value of header {name!r} contains a line break")
@@ -301,6 +462,12 @@ def _http_headers(value: dict[str, str]) -> dict[str, str]:
 def _metadata(value: dict[str, str]) -> dict[str, str]:
     if any(not key for key in value):
         raise ValueError("a metadata key is empty")
+    for key, item in value.items():
+        if not key.isprintable():
+            raise ValueError(f"the metadata key {key!r} holds a control character or a line break")
+        # The value may be a secret: name its key only.
+        if not item.isprintable():
+            raise ValueError(f"the value of metadata key {key!r} holds a control character or a line break")
     return value
 
 
@@ -323,16 +490,29 @@ TimeoutMinutes = Annotated[int, Field(ge=1, le=MAX_TIMEOUT_MINUTES)]
 # One fix per field, shown with every problem of that field: what to write instead.
 FIXES: dict[str, str] = {
     "service_name": "use the server's service name as OVH lists it, e.g. ns3001234.ip-51-91-2.eu",
-    "image_url": "give an http:// or https:// URL your server can download; put credentials in http_headers",
+    "image_url": (
+        "give an http:// or https:// URL your server can download from its public network; put credentials "
+        "in http_headers"
+    ),
     "image_type": 'set "qcow2" or "raw", whatever the file really is (`qemu-img info` tells)',
     "image_checksum": "give the image's hex digest (e.g. the output of `sha512sum`)",
     "image_checksum_type": 'set "md5", "sha1", "sha256" or "sha512" to match image_checksum, or omit it',
     "efi_bootloader_path": 'write the path with single backslashes, e.g. r"\\efi\\debian\\grubx64.efi"',
     "hostname": "use a short host name such as web-1 (no dots)",
     "ssh_key": "paste one line of your .pub file, e.g. ssh-ed25519 AAAA... you@example",
-    "config_drive_user_data": "give a #cloud-config YAML document, a #! script, or a mapping",
-    "config_drive_metadata": "give a mapping of non-empty string keys to string values",
-    "http_headers": 'give a mapping of header names to string values, e.g. {"Authorization": "Basic ..."}',
+    "config_drive_user_data": (
+        "give a #cloud-config YAML document, a #! script, or a mapping, as text (the provider encodes it "
+        "in base64 for OVH) or in base64 (`base64 -w0 < user-data.yaml`); keep it well under 1 MiB by "
+        "having cloud-init fetch large files itself (write_files with a URL, #include)"
+    ),
+    "config_drive_metadata": (
+        "give a mapping of non-empty string keys to string values, each on one line, without control "
+        "characters"
+    ),
+    "http_headers": (
+        'give a mapping of header names to non-empty string values, e.g. {"Authorization": "Basic ..."}, '
+        "without the headers HTTP writes itself (Host, Content-Length, Transfer-Encoding, Connection, Range)"
+    ),
     "operating_system": 'set "byoi_64" (the default) or "byolinux_64"',
     "adopt": "set true to take over a server that already runs this image, false to install it",
     "timeout_minutes": f"give a whole number of minutes from 1 to {MAX_TIMEOUT_MINUTES}",
@@ -457,8 +637,45 @@ def _infer_checksum_type(checksum: str) -> ChecksumType:
     raise ValueError(f"no checksum type has {len(checksum)} hex digits")
 
 
+def _wire_value(name: str, value: Any) -> Any:
+    if name == "config_drive_user_data" and isinstance(value, str):
+        return base64.b64encode(value.encode()).decode()
+    return value
+
+
+def _body_size_problems(values: Mapping[str, Any], skip: frozenset[str]) -> list[Problem]:
+    """OVH's request body limit, over the known values (unknown ones can only add to the size)."""
+    aliases = {
+        name: info.alias or name
+        for name, info in ReinstallCustomizations.model_fields.items()
+        if name not in skip and values.get(name) is not None
+    }
+    customizations = {alias: _wire_value(name, values[name]) for name, alias in aliases.items()}
+    body = {"operatingSystem": values.get("operating_system") or "byoi_64", "customizations": customizations}
+    # As OVH's client sends it: compact separators, non-ASCII escaped.
+    size = len(json.dumps(body, separators=(",", ":")).encode())
+    if size <= MAX_REQUEST_BODY_BYTES:
+        return []
+    shares = {name: len(json.dumps(customizations[alias])) for name, alias in aliases.items()}
+    biggest = max(shares, key=lambda name: shares[name])
+    return [
+        Problem(
+            biggest,
+            f"OVH's reinstall request would be {size} bytes, beyond its request body limit of "
+            f"{MAX_REQUEST_BODY_BYTES} bytes (OVH: 'Maximum request body size {MAX_REQUEST_BODY_BYTES} "
+            f"exceeded.'); {biggest} makes {shares[biggest]} of them",
+            FIXES[biggest],
+        )
+    ]
+
+
 def cross_field_problems(values: Mapping[str, Any], *, skip: frozenset[str]) -> list[Problem]:
     """Rules that involve several fields; a rule is left out when a field it needs is in `skip`."""
+    size_problems = _body_size_problems(values, skip)
+    return size_problems or _checksum_problems(values, skip)
+
+
+def _checksum_problems(values: Mapping[str, Any], skip: frozenset[str]) -> list[Problem]:
     if {"image_checksum", "image_checksum_type"} & skip:
         return []
     checksum, checksum_type = values.get("image_checksum"), values.get("image_checksum_type")
@@ -526,11 +743,12 @@ def normalize_field(name: str, value: Any) -> Any:
     return value if problem else normalized
 
 
-def check_inputs(inputs: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
-    """Validate user inputs field by field.
+def check_inputs(inputs: Mapping[str, Any], *, partial: bool = False) -> tuple[dict[str, Any], list[Problem]]:
+    """Validate user inputs field by field: the one validator of the resource, the command and the stack.
 
     Returns the normalized inputs (with defaults when all values are known) and one problem per bad field.
-    Values not known yet are passed through untouched and skipped by every rule that needs them.
+    Values not known yet are passed through untouched and skipped by every rule that needs them. `partial`
+    checks only the fields given (what `ovh-byoi verify-image` knows of an install) and adds no default.
     """
     problems: list[Problem] = []
     values: dict[str, Any] = {}
@@ -558,11 +776,17 @@ def check_inputs(inputs: Mapping[str, Any]) -> tuple[dict[str, Any], list[Proble
             else:
                 values[name] = normalized
     for name, info in known_fields.items():
+        if partial:
+            break
         if info.is_required() and name not in values and name not in unknown and name not in invalid:
             problems.append(Problem(name, f"{name} is required", FIXES[name]))
     problems.extend(cross_field_problems(values, skip=frozenset(unknown | invalid)))
     if problems:
         return dict(inputs), problems
+    if partial:
+        if "image_checksum" in values and "image_checksum_type" not in values:
+            values["image_checksum_type"] = _infer_checksum_type(values["image_checksum"])
+        return {**values, **{name: inputs[name] for name in unknown}}, []
     if unknown:
         return {**values, **{name: inputs[name] for name in unknown}}, []
     return ByoiInstallationArgs.model_validate(values).outputs(), []
@@ -596,6 +820,14 @@ def _image_identity_change(olds: Mapping[str, Any], news: Mapping[str, Any]) -> 
     return None
 
 
+def _on_disk(name: str, value: Any) -> Any:
+    # The EFI system partition is FAT, whose names ignore case, and so does UEFI firmware looking up the
+    # bootloader: \EFI\debian\grubx64.efi and \efi\debian\grubx64.efi boot the same file.
+    if name == "efi_bootloader_path" and isinstance(value, str):
+        return value.lower()
+    return value
+
+
 def install_changes(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
     """The inputs whose difference would change what ends up on the disk: each one means a reinstall.
 
@@ -604,7 +836,8 @@ def install_changes(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[st
     changed = [
         name
         for name in INSTALL_FIELDS
-        if is_unknown(news.get(name)) or _effective(olds, name) != _effective(news, name)
+        if is_unknown(news.get(name))
+        or _on_disk(name, _effective(olds, name)) != _on_disk(name, _effective(news, name))
     ]
     image = _image_identity_change(olds, news)
     if image:
@@ -613,9 +846,13 @@ def install_changes(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[st
 
 
 def knob_changes(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
-    """The inputs that differ without changing what ends up on the disk (recorded by an update)."""
+    """The inputs that differ without changing what ends up on the disk (recorded by an update).
+
+    An install field written differently for the same disk (the EFI path's case) is one of them.
+    """
+    changed = set(install_changes(olds, news))
     return [
         name
         for name in ByoiInstallationArgs.model_fields
-        if name not in INSTALL_FIELDS and _effective(olds, name) != _effective(news, name)
+        if name not in changed and _effective(olds, name) != _effective(news, name)
     ]

@@ -22,8 +22,9 @@ from typing import Final, TypeVar
 import ovh.exceptions
 import tenacity
 
-from .errors import ByoiError, http_status, redact_url_credentials
+from .errors import ByoiError, http_status
 from .ovh_api import InstallStatus, OvhApi, Task
+from .redaction import redact
 
 __all__ = [
     "TIME_SCALE_ENV",
@@ -108,9 +109,11 @@ class Progress:
         self.service_name = service_name
         self._write = write or _write_stderr
         self._last_step: tuple[int, str, str] | None = None
+        # Values of the install at hand that no line may show (header values): set by whoever knows them.
+        self.secrets: tuple[str, ...] = ()
 
     def say(self, text: str) -> None:
-        self._write(f"[{self.service_name}] {redact_url_credentials(text)}")
+        self._write(redact(f"[{self.service_name}] {text}", self.secrets))
 
     def show(self, status: InstallStatus) -> None:
         """One line per change of OVH's install step (`5/21 Downloading OS image`)."""

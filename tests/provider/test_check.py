@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,20 @@ from ovh_byoi.spec import ByoiInstallationArgs, ReinstallRequest
 from pulumi.output import Unknown
 
 from .inputs import SHA256, SHA512, SSH_KEY, valid_inputs
+
+
+def _key(kind: str, *fields: bytes) -> str:
+    """An OpenSSH public key line whose data is `kind` followed by `fields`, as SSH strings."""
+    blob = b"".join(struct.pack(">I", len(part)) + part for part in (kind.encode(), *fields))
+    return f"{kind} {base64.b64encode(blob).decode()} ops@example"
+
+
+# The example key of OVH's BYOI guide: a 1024-bit RSA key.
+GUIDE_RSA_KEY = (
+    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC9xPpdqP3sx2H+gcBm65tJEaUbuifQ1uGkgrWtNY0PRKNNPdy+3yoVO"
+    "txk6Vjo4YZ0EU/JhmQfnrK7X7Q5vhqYxmozi0LiTRt0BxgqHJ+4hWTWMIOgr+C2jLx7ZsCReRk+fy5AHr6h0PHQEuXVL"
+    "XeUy/TDyuY2JPtUZ5jcqvLYgQ== my-nuclear-power-plant"
+)
 
 # OVH's OpenAPI export, as the emulator ships it: a clone of the project has everything its tests read.
 OPENAPI = Path(__file__).resolve().parents[2] / "provider" / "ovh_emulator" / "dedicated-server.openapi.json"
@@ -70,7 +85,27 @@ BAD_FIELDS: list[tuple[str, Any, str]] = [
     ("config_drive_user_data", "#cloud-config\npackages: [vim", "not valid YAML"),
     ("config_drive_user_data", "#cloud-config\n- a list", "mapping"),
     ("config_drive_metadata", {"": "x"}, "empty"),
+    ("config_drive_metadata", {"role\n": "x"}, "control character"),
+    ("config_drive_metadata", {"token": "abc\x1b[31m"}, "'token' holds a control character"),
+    ("config_drive_metadata", {"token": "line\nbreak"}, "line break"),
     ("http_headers", {"Bad Header": "x"}, "header name"),
+    ("http_headers", {"Host": "images.example.net"}, "'Host' is written by the HTTP client"),
+    ("http_headers", {"content-length": "12"}, "'content-length' is written by the HTTP client"),
+    ("http_headers", {"Transfer-Encoding": "chunked"}, "HTTP client"),
+    ("http_headers", {"Connection": "close"}, "HTTP client"),
+    ("http_headers", {"Range": "bytes=0-1"}, "HTTP client"),
+    ("http_headers", {"X-Auth-Token": ""}, "'X-Auth-Token' is empty"),
+    ("http_headers", {"Authorization": "Basic YTpi", "authorization": "Basic YTpj"}, "same header"),
+    ("image_url", "http://169.254.169.254/latest/image.raw", "link-local"),
+    ("image_url", "http://[fe80::1]/image.raw", "link-local"),
+    ("image_url", "http://2852039166/image.raw", "169.254.169.254 (written 2852039166)"),
+    ("image_url", "http://[::ffff:169.254.169.254]/image.raw", "link-local"),
+    ("image_url", "http://metadata.google.internal/image.raw", "metadata"),
+    ("ssh_key", _key("ssh-ed25519", bytes(31)), "does not hold one"),
+    ("ssh_key", _key("ssh-ed25519", bytes(32), b"trailing"), "does not hold one"),
+    ("ssh_key", _key("ssh-rsa", b"\x01\x00\x01", b"\x00" + b"\xff" * 32), "does not hold one"),
+    ("ssh_key", _key("ecdsa-sha2-nistp256", b"nistp384", b"\x04" + bytes(64)), "does not hold one"),
+    ("ssh_key", "ssh-ed25519 " + base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519\x00\x00").decode(), "not a"),
     ("http_headers", {"X-Count": 3}, "string"),
     ("operating_system", "debian12_64", "byoi_64"),
     ("adopt", "maybe", "bool"),
@@ -161,9 +196,77 @@ def test_a_script_is_accepted_as_user_data() -> None:
     assert failures == {}
 
 
-def test_ssh_keys_of_every_common_type_are_accepted() -> None:
-    _, failures = check(valid_inputs(ssh_key=SSH_KEY))
+@pytest.mark.parametrize(
+    "key",
+    [
+        SSH_KEY,
+        GUIDE_RSA_KEY,
+        _key("ssh-ed25519", bytes(range(32))),
+        _key("sk-ssh-ed25519@openssh.com", bytes(32), b"ssh:"),
+        _key("ecdsa-sha2-nistp256", b"nistp256", b"\x04" + bytes(64)),
+        _key("ecdsa-sha2-nistp384", b"nistp384", b"\x04" + bytes(96)),
+        _key("ecdsa-sha2-nistp521", b"nistp521", b"\x04" + bytes(132)),
+        _key("sk-ecdsa-sha2-nistp256@openssh.com", b"nistp256", b"\x04" + bytes(64), b"ssh:"),
+        _key("ssh-rsa", b"\x01\x00\x01", b"\x00" + b"\xc3" * 256),
+        _key("ssh-dss", b"p" * 129, b"q" * 21, b"g" * 128, b"y" * 128),
+    ],
+)
+def test_ssh_keys_of_every_common_type_are_accepted(key: str) -> None:
+    _, failures = check(valid_inputs(ssh_key=key))
     assert failures == {}
+
+
+def test_user_data_in_base64_as_the_guide_recommends_is_decoded() -> None:
+    document = "#cloud-config\npackages:\n  - vim\n"
+    # `base64 -w0`, and plain `base64`, which wraps its output every 76 characters.
+    for encoded in (
+        base64.b64encode(document.encode()).decode(),
+        base64.encodebytes(document.encode() * 8).decode(),
+    ):
+        inputs, failures = check(valid_inputs(config_drive_user_data=encoded))
+
+        assert failures == {}
+        assert inputs["config_drive_user_data"].startswith("#cloud-config\npackages:")
+    body = ReinstallRequest.from_args(ByoiInstallationArgs.model_validate(inputs)).body()
+    assert base64.b64decode(body["customizations"]["configDriveUserData"]) == document.encode() * 8, (
+        "sent to OVH once in base64, not twice"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [base64.b64encode(b"packages: [vim]\n").decode(), "packages", "cGFja2FnZXM6IFt2aW1dCg"],
+)
+def test_user_data_that_is_neither_a_document_nor_its_base64_says_base64(value: str) -> None:
+    _, failures = check(valid_inputs(config_drive_user_data=value))
+
+    assert list(failures) == ["config_drive_user_data"]
+    assert "base64" in failures["config_drive_user_data"].split("Fix:")[0]
+    assert "base64 -w0" in failures["config_drive_user_data"].split("Fix:")[1]
+
+
+def test_user_data_beyond_ovhs_request_body_limit_is_refused_at_check() -> None:
+    huge = "#cloud-config\nwrite_files:\n- content: " + "a" * 2_000_000 + "\n  path: /x\n"
+
+    _, failures = check(valid_inputs(config_drive_user_data=huge))
+
+    assert list(failures) == ["config_drive_user_data"]
+    assert "Maximum request body size 1048576 exceeded." in failures["config_drive_user_data"]
+    assert "fetch large files itself" in failures["config_drive_user_data"]
+
+
+def test_a_reinstall_body_beyond_the_limit_names_its_largest_field() -> None:
+    # Each input is within bounds; together they are not.
+    user_data = "#cloud-config\nwrite_files:\n- content: " + "a" * 600_000 + "\n  path: /x\n"
+    metadata = {f"key{number}": "v" * 1000 for number in range(500)}
+
+    _, failures = check(valid_inputs(config_drive_user_data=user_data, config_drive_metadata=metadata))
+
+    assert list(failures) == ["config_drive_user_data"]
+    assert "OVH's reinstall request would be" in failures["config_drive_user_data"]
+    assert "1048576" in failures["config_drive_user_data"]
+    _, within = check(valid_inputs(config_drive_user_data=user_data))
+    assert within == {}
 
 
 def test_wire_body_uses_ovh_names_and_base64_user_data() -> None:

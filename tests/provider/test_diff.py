@@ -6,6 +6,7 @@ for a moved URL with the same checksum, headers, timeouts, other knobs, or a new
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -183,3 +184,20 @@ def test_a_value_not_known_yet_may_erase_the_server() -> None:
 def test_an_unknown_knob_is_no_replacement() -> None:
     result = diff(outputs(), {**checked(), "http_headers": {"Authorization": Unknown()}})
     assert result.replaces == []
+
+
+@pytest.mark.parametrize("path", ["\\EFI\\debian\\grubx64.efi", "\\EFI\\DEBIAN\\GRUBX64.EFI"])
+def test_an_efi_path_changed_only_in_case_is_recorded_without_reinstalling(path: str) -> None:
+    # The EFI system partition is FAT: the firmware finds the same bootloader whatever the case.
+    result = diff(outputs(), checked(efi_bootloader_path=path))
+
+    assert result.replaces == []
+    assert result.changes is True, "the new spelling is recorded, so that the next preview is clean"
+
+
+def test_a_user_data_document_given_in_base64_is_the_same_install() -> None:
+    document = "#cloud-config\npackages: [vim]\n"
+    olds = outputs(config_drive_user_data=document)
+    news = checked(config_drive_user_data=base64.b64encode(document.encode()).decode())
+
+    assert diff(olds, news).changes is False

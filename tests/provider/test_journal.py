@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
+import json
+import secrets
 import sqlite3
+import stat
 import threading
+import time
 from pathlib import Path
 
-from ovh_byoi.journal import Journal, default_path
+import pytest
+from ovh_byoi.journal import _SCHEMA, Journal, default_path, key_path
 
 ENDPOINT = "http://127.0.0.1:8080/1.0"
 SERVER = "ns1000001.emulator.ovh"
@@ -85,3 +93,64 @@ def test_the_path_comes_from_the_environment_or_the_xdg_state_folder(tmp_path: P
     assert default_path({"OVH_BYOI_JOURNAL": str(tmp_path / "j.sqlite")}) == tmp_path / "j.sqlite"
     assert default_path({"XDG_STATE_HOME": str(tmp_path)}) == tmp_path / "ovh-byoi" / "reinstalls.sqlite"
     assert default_path({}).parts[-4:] == (".local", "state", "ovh-byoi", "reinstalls.sqlite")
+
+
+def test_the_journal_is_private_to_its_owner(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "ovh-byoi" / "reinstalls.sqlite"
+    journal = Journal(path)
+
+    journal.record(ENDPOINT, SERVER, 4200001, journal.fingerprint(BODY))
+
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key_path(path).stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+
+
+def test_the_fingerprint_key_is_not_in_the_journal(tmp_path: Path) -> None:
+    # With the key in the file, a copy of the journal (a backup, a CI cache) would let anyone test guesses
+    # of the user data against a fingerprint offline.
+    path = tmp_path / "reinstalls.sqlite"
+    journal = Journal(path)
+    fingerprint = journal.fingerprint(BODY)
+    journal.record(ENDPOINT, SERVER, 4200001, fingerprint)
+    key = bytes.fromhex(key_path(path).read_text())
+
+    assert len(key) >= 32
+    stored = path.read_bytes()
+    assert key.hex().encode() not in stored and key not in stored
+    assert hmac.new(key, _canonical(BODY), hashlib.sha256).hexdigest() == fingerprint
+
+
+def _canonical(body: dict[str, object]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def test_a_journal_of_an_earlier_version_keeps_its_records_and_loses_its_key(tmp_path: Path) -> None:
+    path = tmp_path / "reinstalls.sqlite"
+    old_key = secrets.token_bytes(32)
+    old_fingerprint = hmac.new(old_key, _canonical(BODY), hashlib.sha256).hexdigest()
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.executescript(_SCHEMA)
+        connection.execute("INSERT INTO settings VALUES ('fingerprint_key', ?)", (old_key.hex(),))
+        connection.execute(
+            "INSERT INTO reinstalls VALUES (?, ?, ?, ?, ?, NULL)",
+            (ENDPOINT, SERVER, 4200001, old_fingerprint, time.time()),
+        )
+        connection.commit()
+    path.chmod(0o644)
+
+    journal = Journal(path)
+    found = journal.open_reinstall(ENDPOINT, SERVER, journal.fingerprint(BODY))
+
+    assert found is not None and found.task_id == 4200001, "an interrupted install is still resumed"
+    assert old_key.hex().encode() not in path.read_bytes()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_damaged_key_file_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "reinstalls.sqlite"
+    key_path(path).write_text("not a key")
+
+    with pytest.raises(OSError, match=r"reinstalls\.sqlite\.key does not hold a fingerprint key"):
+        Journal(path).fingerprint(BODY)

@@ -9,6 +9,9 @@ really be sent.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import ipaddress
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -87,6 +90,41 @@ odd_text = st.one_of(
 )
 
 
+CLIENT_HEADERS = [
+    "Host",
+    "host",
+    "Content-Length",
+    "Transfer-Encoding",
+    "Connection",
+    "TE",
+    "Upgrade",
+    "Range",
+]
+LINK_LOCAL_HOSTS = [
+    "169.254.169.254",
+    "169.254.0.1",
+    "[fe80::1]",
+    "[fe80::1%25eth0]",
+    "[::ffff:169.254.169.254]",
+    "2852039166",
+    "0xa9fea9fe",
+    "169.254.43518",
+    "0251.0376.0251.0376",
+    "metadata.google.internal",
+    "[fd00:ec2::254]",
+]
+
+
+def _base64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8", "surrogatepass")).decode()
+
+
+def _edited_key(cut: int, extra: bytes) -> str:
+    blob = base64.b64decode(SSH_KEY.split()[1])
+    edited = blob[: len(blob) - cut] + extra
+    return f"ssh-ed25519 {base64.b64encode(edited).decode()} ops@example"
+
+
 def _splice(valid: str, position: int, inserted: str) -> str:
     cut = position % (len(valid) + 1)
     return valid[:cut] + inserted + valid[cut:]
@@ -144,6 +182,14 @@ def _values(name: str) -> st.SearchStrategy[Any]:
             # Well-formed names: only the value can be wrong.
             well_named,
             well_named,
+            # Headers the client writes itself, empty values, one name in two cases.
+            st.dictionaries(st.sampled_from(CLIENT_HEADERS), _short_secret(), min_size=1, max_size=2),
+            st.dictionaries(st.sampled_from(["X-Auth-Token", "PRIVATE-TOKEN"]), st.just(""), min_size=1),
+            st.builds(
+                lambda name, value: {name: value, name.lower(): value},
+                st.sampled_from(["Authorization", "X-Auth-Token"]),
+                _short_secret(),
+            ),
         ]
     if name == "image_url":
         hosts = st.one_of(
@@ -155,14 +201,41 @@ def _values(name: str) -> st.SearchStrategy[Any]:
         options += [
             st.builds(lambda host: f"https://{host}/debian-12.qcow2", hosts),
             st.builds(lambda port: f"http://images.example.net:{port}/debian-12.qcow2", ports),
+            st.builds(
+                lambda host: f"http://{host}/latest/debian-12.qcow2", st.sampled_from(LINK_LOCAL_HOSTS)
+            ),
+            # Pre-signed URLs: accepted, their query being a token (kept secret, masked in messages).
+            st.builds(
+                lambda query: f"https://s3.gra.io.cloud.ovh.net/debian-12.qcow2?X-Amz-Signature={query}",
+                st.text(st.sampled_from("abcdef0123456789%&=?"), max_size=80),
+            ),
+        ]
+    if name == "ssh_key":
+        options += [
+            # A valid key's data, cut, extended or edited: still starts with the right type name.
+            st.builds(_edited_key, st.integers(0, 60), st.binary(max_size=40)),
         ]
     if name == "config_drive_metadata":
         options += [st.dictionaries(odd_text, _secret_text(), max_size=3)] * 2
+        options += [
+            st.dictionaries(
+                st.sampled_from(["role", "token"]),
+                st.builds(
+                    lambda c, t: t + c + MARKER, st.characters(max_codepoint=0x1F), st.text(max_size=5)
+                ),
+                min_size=1,
+            )
+        ]
     if name == "config_drive_user_data":
         options += [
             st.builds(lambda body: "#cloud-config\n" + body, _secret_text()),
             st.builds(lambda body: "#!/bin/sh\n" + body, _secret_text()),
             st.dictionaries(odd_text, _secret_text(), max_size=3),
+            # Base64, as OVH's guide tells users to send user data: of a document, or of anything.
+            st.builds(_base64, st.builds(lambda body: "#cloud-config\n" + body, _secret_text())),
+            st.builds(_base64, _secret_text()),
+            # Beyond OVH's request body limit once in base64.
+            st.builds(lambda size: "#!/bin/sh\n# " + MARKER * size, st.integers(100_000, 140_000)),
         ]
     return st.one_of(options)
 
@@ -177,16 +250,44 @@ def _has_unknown(value: Any) -> bool:
     return False
 
 
+def _ssh_strings(blob: bytes) -> list[bytes]:
+    fields = []
+    while blob:
+        length = int.from_bytes(blob[:4], "big")
+        assert len(blob) >= 4 + length, "the key's data is cut"
+        fields.append(blob[4 : 4 + length])
+        blob = blob[4 + length :]
+    return fields
+
+
 def assert_usable(inputs: Mapping[str, Any]) -> None:
     """Accepted inputs go through the model, make OVH's body, and can be sent over HTTP as they are."""
     args = ByoiInstallationArgs.model_validate(dict(inputs))
-    json.dumps(ReinstallRequest.from_args(args).body(), allow_nan=False)
+    body = json.dumps(ReinstallRequest.from_args(args).body(), allow_nan=False, separators=(",", ":"))
+    assert len(body.encode()) <= 1_048_576, "OVH refuses a larger body: 'Maximum request body size'"
+    names = [name.lower() for name in args.http_headers or {}]
+    assert len(set(names)) == len(names)
+    assert not set(names) & {name.lower() for name in CLIENT_HEADERS}
     for header in (args.http_headers or {}).items():
         requests.utils.check_header_validity(header)
         header[1].encode("latin-1")
+        assert header[1], "an empty header is sent as nothing at all"
+    for key, value in (args.config_drive_metadata or {}).items():
+        assert key.isprintable() and value.isprintable()
+    if args.ssh_key is not None:
+        kind, data = args.ssh_key.split()[:2]
+        fields = _ssh_strings(base64.b64decode(data))
+        assert fields[0].decode() == kind
+        if kind == "ssh-ed25519":
+            assert len(fields) == 2 and len(fields[1]) == 32
+    if args.config_drive_user_data is not None:
+        assert args.config_drive_user_data.startswith(("#cloud-config", "#!"))
     parts = urlsplit(args.image_url)
     assert parts.hostname is not None
     parts.hostname.encode("idna")
+    assert parts.hostname.lower() not in {"metadata.google.internal"}
+    with contextlib.suppress(ValueError):  # a name, not an address
+        assert not ipaddress.ip_address(parts.hostname.split("%")[0]).is_link_local
     assert parts.port is None or 0 < parts.port < 65536
     requests.Request("GET", args.image_url, headers=args.http_headers).prepare()
 
@@ -249,6 +350,17 @@ FOUND_BY_FUZZING = [
     ("image_url", "https://images.example.net:0/debian-12.qcow2"),
     ("image_url", "https://images.example.net:99999/debian-12.qcow2"),
     ("image_url", "https://images.example.net::/debian-12.qcow2"),
+    # Found by hand (issue 12): accepted, though they could only break the download.
+    ("http_headers", {"Host": "S3CR3T.example"}),
+    ("http_headers", {"Content-Length": "0"}),
+    ("http_headers", {"X-Auth-Token": ""}),
+    ("config_drive_metadata", {"token": "S3CR3T\x07"}),
+    ("config_drive_metadata", {"to\nken": "S3CR3T"}),
+    ("image_url", "http://169.254.169.254/latest/debian-12.qcow2"),
+    ("ssh_key", _edited_key(1, b"")),
+    ("ssh_key", _edited_key(0, b"\x00")),
+    ("config_drive_user_data", "#!/bin/sh\n# " + "S3CR3T" * 140_000),
+    ("config_drive_user_data", _base64("S3CR3T: not a document")),
 ]
 
 

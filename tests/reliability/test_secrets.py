@@ -1,9 +1,10 @@
-"""Secrets audit: credentials, header values and user data never show where they must not.
+"""Secrets audit: credentials, header values, signed-URL tokens and user data never show where they must not.
 
 Places looked at: the pickled provider (`__provider`) and the whole state file, every output not marked
-secret, everything the provider processes printed, every error message, and the emulator's log. Credentials
-in an image URL (`https://user:password@host/...`) are refused by the resource and the command line alike,
-with the fix (headers), and masked wherever a URL is shown.
+secret, everything the provider processes printed, every error message, what `ovh-byoi status` prints, and
+the emulator's log. Credentials in an image URL (`https://user:password@host/...`) are refused by the
+resource and the command line alike, with the fix (headers); a pre-signed URL's query string is a token,
+kept secret in the state and masked wherever a URL is shown.
 """
 
 from __future__ import annotations
@@ -43,6 +44,14 @@ CLIENT_SECRET = "clientsecret-Vb40nJ7cQ1"
 USER_DATA = "#cloud-config\nchpasswd:\n  list: 'root:userdata-Gm93kX5tA6'\n"
 METADATA_SECRET = "metadata-Pw28hD6yN3"
 URL_PASSWORD = "urlpw-Ke71sZ0fB9"
+# A pre-signed object-storage URL's query: the signature and the access key id are what a thief needs.
+SIGNATURE = "sig-4e2b9c7d1a8f6e3b5c0d"
+ACCESS_KEY = "AKIAREL7W3XM2Q"
+SIGNED_QUERY = (
+    f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={ACCESS_KEY}%2F20260101%2Fgra%2Fs3%2Faws4_request"
+    f"&X-Amz-Signature={SIGNATURE}"
+)
+TOKEN_HEADER = "xauth-Lp83cV5nQ1"
 SECRETS = (
     APPLICATION_SECRET,
     CONSUMER_KEY,
@@ -54,6 +63,9 @@ SECRETS = (
     base64.b64encode(USER_DATA.encode()).decode(),
     METADATA_SECRET,
     URL_PASSWORD,
+    SIGNATURE,
+    ACCESS_KEY,
+    TOKEN_HEADER,
 )
 SECRET_INPUTS = ("http_headers", "config_drive_user_data", "config_drive_metadata")
 
@@ -94,6 +106,7 @@ def test_a_stack_lifecycle_keeps_every_secret_out_of_state_outputs_output_and_er
     new_server: Callable[[], str],
     image_inputs: Callable[..., dict[str, Any]],
     ledger: Ledger,
+    journal_path: Path,
 ) -> None:
     servers = [new_server(), new_server()]
 
@@ -102,14 +115,16 @@ def test_a_stack_lifecycle_keeps_every_secret_out_of_state_outputs_output_and_er
             for number, server in enumerate(servers):
                 inputs = image_inputs(
                     server,
+                    image_url=ovh.image_url("small.qcow2") + SIGNED_QUERY,
                     timeout_minutes=timeout,
                     config_drive_user_data=USER_DATA,
                     config_drive_metadata={"token": METADATA_SECRET},
+                    http_headers={"Authorization": HEADER_VALUE, "X-Auth-Token": TOKEN_HEADER},
                 )
                 if wrong_header and number == 1:
                     # A header OVH's downloader is refused with, and no preflight to catch it first.
                     inputs |= {
-                        "http_headers": {"Authorization": HEADER_VALUE + "x"},
+                        "http_headers": {"Authorization": HEADER_VALUE + "x", "X-Auth-Token": TOKEN_HEADER},
                         "hostname": "web-2",
                         "preflight": "off",
                     }
@@ -123,6 +138,17 @@ def test_a_stack_lifecycle_keeps_every_secret_out_of_state_outputs_output_and_er
         # An update of one (a new timeout) and a replacement of the other that OVH fails.
         engine.up(program(timeout=90, wrong_header=True)),
     ]
+    # Someone reinstalls the first server from OVH's control panel: refresh records the drift.
+    other = ovh.reinstall_out_of_band(servers[0])
+    ovh.wait_for_task(servers[0], other["taskId"])
+    drift = engine.refresh()
+    results.append(drift)
+    assert "outside this stack" in json.dumps(drift.outputs), "the drift is recorded"
+    status = [
+        CliRunner().invoke(main, ["status", server, "--endpoint", ovh.url], env=cli_env(ovh))
+        for server in servers
+    ]
+    assert "customerError" in status[1].output, status[1].output
     pickled = [
         base64.b64decode(resource.inputs["__provider"])
         for resource in engine.resources()
@@ -132,13 +158,38 @@ def test_a_stack_lifecycle_keeps_every_secret_out_of_state_outputs_output_and_er
     failed = results[2]
     assert failed.ops() == {"web-0": "update", "web-1": "replace"}
     assert not failed.ok and "customerError" in "\n".join(failed.errors.values()), "the failure is told"
-    assert set(SECRET_INPUTS) <= results[0].secret_outputs_of("web-0")
+    assert {*SECRET_INPUTS, "image_url"} <= results[0].secret_outputs_of("web-0")
     assert pickled and all(dill.loads(payload).__dict__ == {} for payload in pickled)
     places: dict[str, str | bytes] = {"state file": engine.state_path.read_text()}
     places |= {f"pickled provider {index}": payload for index, payload in enumerate(pickled)}
     for result in results:
         places |= places_of(result)
+    places |= {
+        f"ovh-byoi status {server}": outcome.output for server, outcome in zip(servers, status, strict=True)
+    }
+    places["reinstall journal"] = journal_path.read_bytes()
     assert ledger.scan(places, SECRETS) == []
+
+
+def cli_env(emulator: RunningEmulator) -> dict[str, str]:
+    return {
+        "OVH_APPLICATION_KEY": emulator.application_key,
+        "OVH_APPLICATION_SECRET": emulator.application_secret,
+        "OVH_CONSUMER_KEY": emulator.consumer_key,
+    }
+
+
+def test_a_plain_image_url_stays_readable_in_the_state(
+    engine: LocalEngine,
+    new_server: Callable[[], str],
+    image_inputs: Callable[..., dict[str, Any]],
+) -> None:
+    # Only a URL that carries a token is secret: a reviewer still reads which image a server runs.
+    server = new_server()
+    result = engine.up(lambda: ByoiInstallation("web", **image_inputs(server))).raise_for_errors()
+
+    assert "image_url" not in result.secret_outputs_of("web")
+    assert result.outputs_of("web")["image_url"].endswith("/images/small.qcow2")
 
 
 def test_oauth_client_credentials_stay_out_of_errors_state_and_output(
