@@ -137,6 +137,19 @@ async def admin_put_faults(request: web.Request) -> web.Response:
     return json_answer(emulator.faults.to_spec())
 
 
+_RELEASE_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "additionalProperties": False,
+    "properties": {"rules": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 1000}}},
+}
+
+
+async def admin_release(request: web.Request) -> web.Response:
+    emulator = emulator_of(request)
+    body = await _admin_body(request, _RELEASE_SCHEMA) or {}
+    return json_answer({"released": emulator.faults.release(body.get("rules"))})
+
+
 async def admin_get_faults(request: web.Request) -> web.Response:
     return json_answer(emulator_of(request).faults.to_spec())
 
@@ -203,6 +216,7 @@ ADMIN_ROUTES = [
     web.post("/_emulator/servers/{serviceName}/reinstall-out-of-band", admin_reinstall_out_of_band),
     web.put("/_emulator/faults", admin_put_faults),
     web.get("/_emulator/faults", admin_get_faults),
+    web.post("/_emulator/faults/release", admin_release),
     web.get("/_emulator/stats", admin_stats),
 ]
 IMAGE_ROUTES = [web.get("/images/{name:.+}", serve_image)]

@@ -121,10 +121,14 @@ async def _guarded(
     decision = emulator.faults.decide(
         request.method, template or request.path, request.match_info.get("serviceName")
     )
-    if decision.latency:
+    if decision.latency or decision.holds:
         # A slow API has the whole request before it is slow: a client that goes away meanwhile (a killed
         # run) does not take back what it asked, so the body is read now, while the connection is open.
         await request.read()
+    for rule in decision.holds:
+        log.info("%s %s held until released", request.method, request.path)
+        await rule.park()
+    if decision.latency:
         await asyncio.sleep(decision.latency)
     if decision.drop:
         return _drop(request)
