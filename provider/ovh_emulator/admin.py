@@ -7,6 +7,7 @@ import binascii
 import hmac
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -26,6 +27,7 @@ from .core import (
 from .faults import spec_errors
 from .installs import BYOI_TEMPLATES
 from .store import Server
+from .untrusted import Unparsable, parse_json
 
 __all__ = ["ADMIN_ROUTES", "IMAGE_ROUTES", "AdminError"]
 
@@ -38,24 +40,31 @@ class AdminError(web.HTTPException):
         super().__init__(text=json.dumps({"message": message}), content_type="application/json")
 
 
+# A server's disk is a sparse file: ext4 holds no file beyond 16 TiB. Memory only bounds downloads.
+MAX_DISK_BYTES = 16 * 10**12
+MAX_MEMORY_BYTES = 2**42
 _NEW_SERVER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["serviceName"],
     "properties": {
         "serviceName": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9.-]{0,62}$"},
-        "diskSizeBytes": {"type": "integer", "minimum": 1024**2},
-        "memoryBytes": {"type": "integer", "minimum": 1024**2},
+        "diskSizeBytes": {"type": "integer", "minimum": 1024**2, "maximum": MAX_DISK_BYTES},
+        "memoryBytes": {"type": "integer", "minimum": 1024**2, "maximum": MAX_MEMORY_BYTES},
         "bootMode": {"enum": ["legacy", "uefi", "uefi-legacy"]},
     },
 }
 
 
-async def _admin_body(request: web.Request, schema: dict[str, Any]) -> dict[str, Any]:
+async def _admin_json(request: web.Request) -> Any:
     try:
-        body = json.loads(await request.text() or "null")
-    except ValueError as error:
-        raise AdminError(400, f"the body is not JSON: {error}") from error
+        return parse_json(await request.read())
+    except Unparsable as error:
+        raise AdminError(400, f"the body is not JSON: {error}") from None
+
+
+async def _admin_body(request: web.Request, schema: dict[str, Any]) -> dict[str, Any]:
+    body = await _admin_json(request)
     problems = [
         f"{'.'.join(map(str, error.absolute_path)) or 'body'}: {error.message}"
         for error in jsonschema.Draft202012Validator(schema).iter_errors(body)
@@ -120,15 +129,25 @@ async def admin_reinstall_out_of_band(request: web.Request) -> web.Response:
 
 async def admin_put_faults(request: web.Request) -> web.Response:
     emulator = emulator_of(request)
-    try:
-        spec = json.loads(await request.text() or "null")
-    except ValueError as error:
-        raise AdminError(400, f"the body is not JSON: {error}") from error
+    spec = await _admin_json(request)
     problems = spec_errors(spec)
     if problems:
         raise AdminError(400, "; ".join(problems))
     emulator.faults.replace(spec)
     return json_answer(emulator.faults.to_spec())
+
+
+_RELEASE_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "additionalProperties": False,
+    "properties": {"rules": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 1000}}},
+}
+
+
+async def admin_release(request: web.Request) -> web.Response:
+    emulator = emulator_of(request)
+    body = await _admin_body(request, _RELEASE_SCHEMA) or {}
+    return json_answer({"released": emulator.faults.release(body.get("rules"))})
 
 
 async def admin_get_faults(request: web.Request) -> web.Response:
@@ -152,11 +171,31 @@ async def serve_image(request: web.Request) -> web.StreamResponse:
         raise web.HTTPUnauthorized(
             text="authentication required", headers={"WWW-Authenticate": 'Basic realm="images"'}
         )
-    root = folder.resolve()
-    path = (root / request.match_info["name"]).resolve()
-    if root not in path.parents or not path.is_file():
-        raise web.HTTPNotFound(text=f"no image {request.match_info['name']}")
+    name = request.match_info["name"]
+    path = _image_path(folder, name)
+    if path is None:
+        raise web.HTTPNotFound(text=f"no image {name[:200]}")
     return web.FileResponse(path)
+
+
+# Linux refuses longer paths and names (ENAMETOOLONG); no file of the folder can have one.
+_PATH_MAX = 4096
+_NAME_MAX = 255
+
+
+def _image_path(folder: Path, name: str) -> Path | None:
+    """The file of the images folder that `name` designates, or None if there is none (nothing outside)."""
+    if "\x00" in name or len(name.encode("utf-8", "surrogatepass")) > _PATH_MAX:
+        return None
+    if any(len(part.encode("utf-8", "surrogatepass")) > _NAME_MAX for part in name.split("/")):
+        return None
+    try:
+        root = folder.resolve()
+        path = (root / name).resolve()
+        return path if root in path.parents and path.is_file() else None
+    except (OSError, ValueError):
+        # What the folder's file system refuses to look up (a name it cannot encode, a loop) is not there.
+        return None
 
 
 def _basic_auth_ok(request: web.Request, expected: tuple[str, str]) -> bool:
@@ -177,6 +216,7 @@ ADMIN_ROUTES = [
     web.post("/_emulator/servers/{serviceName}/reinstall-out-of-band", admin_reinstall_out_of_band),
     web.put("/_emulator/faults", admin_put_faults),
     web.get("/_emulator/faults", admin_get_faults),
+    web.post("/_emulator/faults/release", admin_release),
     web.get("/_emulator/stats", admin_stats),
 ]
 IMAGE_ROUTES = [web.get("/images/{name:.+}", serve_image)]

@@ -11,10 +11,12 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .admin import ADMIN_ROUTES, IMAGE_ROUTES, AdminError
 from .auth import check_request
 from .core import API, EMULATOR, Emulator, EmulatorConfig, OvhError, emulator_of, json_answer
+from .imagework import DOWNLOAD_MARK_HEADER
 from .installs import redact_url
 from .routes import API_ROUTES
 
@@ -112,14 +114,21 @@ async def _guarded(
     if is_admin:
         if not _is_loopback(request):
             raise AdminError(403, "the admin interface answers only on loopback")
+        if request.headers.get(DOWNLOAD_MARK_HEADER) == emulator.installer.download_mark:
+            # An image URL naming the admin interface would have the installer read (or change) the emulator.
+            raise AdminError(403, "the emulator's installer downloads nothing from the admin interface")
         return await handler(request)
     decision = emulator.faults.decide(
         request.method, template or request.path, request.match_info.get("serviceName")
     )
-    if decision.latency:
+    if decision.latency or decision.holds:
         # A slow API has the whole request before it is slow: a client that goes away meanwhile (a killed
         # run) does not take back what it asked, so the body is read now, while the connection is open.
         await request.read()
+    for rule in decision.holds:
+        log.info("%s %s held until released", request.method, request.path)
+        await rule.park()
+    if decision.latency:
         await asyncio.sleep(decision.latency)
     if decision.drop:
         return _drop(request)
@@ -149,6 +158,19 @@ async def _guarded(
     return response
 
 
+class _MalformedRequests(logging.Filter):
+    """aiohttp answers a request that is not valid HTTP (a control character in a header) with a 400 of its
+    own before any route sees it, and logs a traceback: a client's mistake, worth one line, not a trace."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, HttpProcessingError):
+            return True
+        first_line = next(iter(str(error.message).strip().splitlines()), "")
+        log.info("malformed HTTP request refused with %s: %s", error.code, first_line)
+        return False
+
+
 def build_app(emulator: Emulator) -> web.Application:
     app = web.Application(middlewares=[front_door])
     app[EMULATOR] = emulator
@@ -161,6 +183,7 @@ async def serve(config: EmulatorConfig, *, announce: Callable[[str], None]) -> N
     emulator = Emulator(config)
     # Requests still running at shutdown get a short grace period: an emulator must stop promptly.
     runner = web.AppRunner(build_app(emulator), access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    logging.getLogger("aiohttp.server").addFilter(_MalformedRequests())
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -7,6 +7,8 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .untrusted import parse_int
+
 __all__ = [
     "DEFAULT_APPLICATION_KEY",
     "DEFAULT_APPLICATION_SECRET",
@@ -79,7 +81,8 @@ def check_request(
         return NOT_AUTHENTICATED
     if consumer_key != credentials.consumer_key:
         return INVALID_CREDENTIAL
-    if not timestamp.isdigit() or abs(int(timestamp) - now) > MAX_CLOCK_SKEW_SECONDS:
+    sent_at = parse_int(timestamp)
+    if sent_at is None or abs(sent_at - now) > MAX_CLOCK_SKEW_SECONDS:
         return QUERY_TIME_OUT
     expected = signature(credentials.application_secret, consumer_key, method, url, body, timestamp)
     if not hmac.compare_digest(expected, given):

@@ -15,7 +15,10 @@ matching call. A rule does one thing:
   whose answer is lost);
 - `"task": "ovhError" | "neverFinish"`: the reinstall task created by the call ends in `ovhError`, or never
   ends (route defaults to `POST /1.0/dedicated/server/{serviceName}/reinstall`);
-- `"latency": seconds`: delay the answer by this many real seconds (may be combined with one of the above).
+- `"latency": seconds`: delay the answer by this many real seconds (may be combined with one of the above);
+- `"hold": true`: park the call, its body read, until `POST /_emulator/faults/release` lets it go (may be
+  combined with one of the above, which then applies). Tests use it to order two actors without guessing
+  how long anything takes: `GET /_emulator/faults` shows how many calls each rule holds right now.
 
 `busyAnswer` picks how a reinstall is refused while another runs, as OVH documents two answers: `"conflict"`
 (409 `Client::Conflict::DisturbAlreadyExists`, the default) or `"taskAlreadyExists"` (400
@@ -24,6 +27,7 @@ matching call. A rule does one thing:
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +39,7 @@ __all__ = ["REINSTALL_ROUTE", "FaultDecision", "FaultRule", "Faults", "spec_erro
 REINSTALL_ROUTE = "POST /1.0/dedicated/server/{serviceName}/reinstall"
 
 _ACTIONS = ("status", "drop", "dropAnswer", "task")
+_MODIFIERS = ("latency", "hold")
 SPEC_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -56,8 +61,9 @@ SPEC_SCHEMA: dict[str, Any] = {
                     "dropAnswer": {"const": True},
                     "task": {"enum": ["ovhError", "neverFinish"]},
                     "latency": {"type": "number", "minimum": 0, "maximum": 600},
+                    "hold": {"const": True},
                 },
-                "anyOf": [{"required": [action]} for action in (*_ACTIONS, "latency")],
+                "anyOf": [{"required": [action]} for action in (*_ACTIONS, *_MODIFIERS)],
                 "not": {
                     "anyOf": [
                         {"required": [first, second]}
@@ -78,9 +84,9 @@ def spec_errors(spec: Any) -> list[str]:
     for error in sorted(validator.iter_errors(spec), key=lambda e: list(map(str, e.absolute_path))):
         where = ".".join(str(part) for part in error.absolute_path) or "spec"
         if error.validator == "anyOf" and error.absolute_path and error.absolute_path[0] == "rules":
-            message = f"a rule needs one of {', '.join((*_ACTIONS, 'latency'))}"
+            message = f"a rule needs one of {', '.join((*_ACTIONS, *_MODIFIERS))}"
         elif error.validator == "not":
-            message = f"a rule does only one of {', '.join(_ACTIONS)} (latency may be added)"
+            message = f"a rule does only one of {', '.join(_ACTIONS)} (latency and hold may be added)"
         else:
             message = error.message
         messages.append(f"{where}: {message}")
@@ -107,7 +113,10 @@ class FaultRule:
     drop_answer: bool = False
     task: str | None = None
     latency: float = 0.0
+    hold: bool = False
     fired: int = 0
+    held: int = 0
+    _released: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> FaultRule:
@@ -122,6 +131,7 @@ class FaultRule:
             drop_answer=spec.get("dropAnswer", False),
             task=spec.get("task"),
             latency=float(spec.get("latency", 0.0)),
+            hold=spec.get("hold", False),
         )
 
     def to_spec(self) -> dict[str, Any]:
@@ -135,6 +145,8 @@ class FaultRule:
             "drop": self.drop or None,
             "dropAnswer": self.drop_answer or None,
             "latency": self.latency or None,
+            "hold": self.hold or None,
+            "held": self.held if self.hold else None,
         }
         spec.update({key: value for key, value in optional.items() if value is not None})
         return spec
@@ -142,6 +154,22 @@ class FaultRule:
     @property
     def has_action(self) -> bool:
         return self.status is not None or self.drop or self.drop_answer or self.task is not None
+
+    async def park(self) -> None:
+        """Waits until the rule's calls are released (or the rule replaced)."""
+        released = self._released
+        self.held += 1
+        try:
+            await released.wait()
+        finally:
+            self.held -= 1
+
+    def release(self) -> int:
+        """Lets every call held now go on; calls that match later are held again. Returns how many went."""
+        count = self.held
+        self._released.set()
+        self._released = asyncio.Event()
+        return count
 
     def matches(self, method: str, route: str, service_name: str | None) -> bool:
         if self.service_name is not None and self.service_name != service_name:
@@ -161,6 +189,7 @@ class FaultDecision:
     drop: bool = False
     drop_answer: bool = False
     task: str | None = None
+    holds: list[FaultRule] = field(default_factory=list)
 
     @property
     def blocks_call(self) -> bool:
@@ -175,10 +204,19 @@ class Faults:
     _rng: random.Random = field(default_factory=lambda: random.Random(0))
 
     def replace(self, spec: dict[str, Any]) -> None:
+        # A held call whose rule is gone would wait forever.
+        self.release()
         self.seed = spec.get("seed", 0)
         self.busy_answer = spec.get("busyAnswer", "conflict")
         self.rules = [FaultRule.from_spec(rule) for rule in spec.get("rules", [])]
         self._rng = random.Random(self.seed)
+
+    def release(self, indexes: list[int] | None = None) -> int:
+        """Releases the calls held by the rules at `indexes` (all rules by default); returns how many."""
+        chosen = (
+            self.rules if indexes is None else [self.rules[i] for i in indexes if 0 <= i < len(self.rules)]
+        )
+        return sum(rule.release() for rule in chosen)
 
     def to_spec(self) -> dict[str, Any]:
         return {
@@ -211,6 +249,8 @@ class Faults:
             if not self._fires(rule):
                 continue
             decision.latency += rule.latency
+            if rule.hold:
+                decision.holds.append(rule)
             if rule.status is not None or rule.drop or rule.drop_answer:
                 decision.status = rule.status
                 decision.drop = rule.drop

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from multidict import CIMultiDict
 
 __all__ = [
     "CHECKSUM_TYPES",
+    "DOWNLOAD_MARK_HEADER",
     "ImageInfo",
     "InstallFailure",
     "check_parameters",
@@ -35,6 +37,9 @@ CHECKSUM_TYPES = ("md5", "sha1", "sha256", "sha512")
 _CHUNK = 1 << 20
 # The installer downloads the image into RAM next to its own system, which keeps this much for itself.
 RESERVED_MEMORY_BYTES = 3 * 1024**3
+# Sent with every download (a secret of the emulator process as its value), so that the emulator recognises
+# its own downloader and refuses it its admin routes, whatever name or redirect led it there.
+DOWNLOAD_MARK_HEADER = "X-Ovh-Emulator-Download"
 
 
 class InstallFailure(Exception):
@@ -81,14 +86,17 @@ async def download(
     *,
     memory_bytes: int,
     image_type: str,
+    mark: str,
 ) -> int:
     """Downloads the image to `dest` (standing for the installer's RAM disk); returns its size in bytes."""
     room = memory_bytes - RESERVED_MEMORY_BYTES
     too_big = InstallFailure(f"Could not download, {image_type} image is too big to download in memory.")
     unreachable = InstallFailure(f"Could not download image located: {url}")
+    sent = CIMultiDict(headers)
+    sent[DOWNLOAD_MARK_HEADER] = mark  # last: no header of the user's replaces it
     size = 0
     try:
-        async with session.get(url, headers=dict(headers)) as response:
+        async with session.get(url, headers=sent) as response:
             if response.status >= 400:
                 raise unreachable
             if response.content_length is not None and response.content_length > room:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ class InstallContext:
     download: Path
     session: aiohttp.ClientSession
     heavy_work: asyncio.Semaphore
+    download_mark: str
     image_info: imagework.ImageInfo | None = None
 
     @property
@@ -109,6 +111,7 @@ async def _download(context: InstallContext) -> None:
         context.download,
         memory_bytes=context.server.memory_size,
         image_type=c["imageType"],
+        mark=context.download_mark,
     )
     log.info("task %s: downloaded %s (%d bytes)", context.install.task_id, redact_url(c["imageURL"]), size)
     if "imageCheckSum" in c:
@@ -224,6 +227,7 @@ class Installer:
         self._session: aiohttp.ClientSession | None = None
         # Subprocesses spend much of their life starting up and waiting on I/O: run a few per core.
         self._heavy_work = asyncio.Semaphore(4 * (os.cpu_count() or 2))
+        self.download_mark = secrets.token_hex(16)
 
     @property
     def speed(self) -> float:
@@ -288,6 +292,7 @@ class Installer:
             download=self._disks_dir / f"task-{task_id}.image",
             session=self._session,
             heavy_work=self._heavy_work,
+            download_mark=self.download_mark,
         )
         try:
             await self._advance_status(task, "init", "todo", INIT_SECONDS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -25,6 +24,7 @@ from .core import (
 )
 from .installs import BYOI_TEMPLATES
 from .store import Task
+from .untrusted import Unparsable, parse_int, parse_json
 
 __all__ = ["API_ROUTES"]
 
@@ -50,11 +50,10 @@ async def get_hardware(request: web.Request) -> web.Response:
 
 
 async def _json_body(request: web.Request) -> Any:
-    text = await request.text()
     try:
-        return json.loads(text) if text else None
-    except ValueError as error:
-        raise OvhError(400, "Client::BadRequest", f"Invalid JSON received: {error}") from error
+        return parse_json(await request.read())
+    except Unparsable as error:
+        raise OvhError(400, "Client::BadRequest", f"Invalid JSON received: {error}") from None
 
 
 def _check_byoi(operating_system: str, customizations: dict[str, Any]) -> None:
@@ -124,9 +123,11 @@ def _task(request: web.Request) -> tuple[Emulator, Task]:
     emulator = emulator_of(request)
     server = emulator.server(request.match_info["serviceName"])
     raw_id = request.match_info["taskId"]
-    if not raw_id.isdigit():
+    task_id = parse_int(raw_id)
+    if task_id is None:
+        # OVH's task ids are 64-bit integers: a longer number is no more a task id than a word is.
         raise OvhError(400, "Client::BadRequest", f"[taskId] Given data ({raw_id}) is not of type integer")
-    task = emulator.store.task(server.service_name, int(raw_id))
+    task = emulator.store.task(server.service_name, task_id)
     if task is None:
         raise not_found(taskId=raw_id)
     return emulator, task

@@ -206,6 +206,23 @@ class RunningEmulator:
     def set_faults(self, spec: dict[str, Any]) -> None:
         self.admin("PUT", "faults", spec)
 
+    def held(self, rule: int = 0) -> int:
+        """How many calls the `hold` rule at index `rule` of the fault set holds right now."""
+        return int(self.admin("GET", "faults")["rules"][rule].get("held", 0))
+
+    def wait_until_held(self, count: int, *, rule: int = 0, timeout: float = 60.0) -> None:
+        """Waits until the `hold` rule at index `rule` holds `count` calls."""
+        deadline = time.monotonic() + timeout
+        while (held := self.held(rule)) < count:
+            if time.monotonic() > deadline:
+                raise EmulatorError(f"fault rule {rule} holds {held} calls, not {count}, after {timeout} s")
+            time.sleep(0.02)
+
+    def release(self, rule: int | None = None) -> int:
+        """Lets the calls held by the rule at index `rule` (every rule by default) go on; returns how many."""
+        body = {} if rule is None else {"rules": [rule]}
+        return int(self.admin("POST", "faults/release", body)["released"])
+
     def image_url(self, name: str) -> str:
         return f"{self.base_url}/images/{name}"
 

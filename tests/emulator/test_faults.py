@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import ovh
@@ -73,14 +74,64 @@ def test_latency_delays_answers_of_the_matching_route_only(faulty: RunningEmulat
         application_key=faulty.application_key,
         application_secret=faulty.application_secret,
         consumer_key=faulty.consumer_key,
-        timeout=(5, 0.3),
+        # Read timeout far below the latency, far above what any answer takes on a loaded machine.
+        timeout=(5, 2),
     )
     ovh_client(faulty)  # registers the endpoint
-    faulty.set_faults({"rules": [{"route": GET_SERVER, "serviceName": new_server, "latency": 3}]})
+    faulty.set_faults({"rules": [{"route": GET_SERVER, "serviceName": new_server, "latency": 60}]})
 
     with pytest.raises(ovh.exceptions.HTTPError, match="Low HTTP request failed"):
         impatient.get(f"/dedicated/server/{new_server}")
     assert new_server in impatient.get("/dedicated/server")
+
+
+def test_hold_parks_matching_calls_until_the_test_releases_them(
+    faulty: RunningEmulator, new_server: str
+) -> None:
+    faulty.set_faults(
+        {
+            "rules": [
+                {"route": GET_SERVER, "serviceName": new_server, "hold": True, "times": 2},
+                {"route": REINSTALL, "serviceName": new_server, "hold": True, "status": 503, "times": 1},
+            ]
+        }
+    )
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        reads = [pool.submit(ovh_client(faulty).get, f"/dedicated/server/{new_server}") for _ in range(2)]
+        refused = pool.submit(
+            outcome, lambda: reinstall(ovh_client(faulty), new_server, {"operatingSystem": "debian12_64"})
+        )
+        faulty.wait_until_held(2, rule=0)
+        faulty.wait_until_held(1, rule=1)
+
+        # Held calls wait for the test, not for a clock: other routes answer meanwhile.
+        assert new_server in ovh_client(faulty).get("/dedicated/server")
+        assert not any(call.done() for call in (*reads, refused))
+        assert faulty.release(rule=0) == 2
+        assert [call.result(timeout=30)["name"] for call in reads] == [new_server, new_server]
+        assert not refused.done()
+        assert faulty.release() == 1
+        assert refused.result(timeout=30) == 503
+
+    assert ovh_client(faulty).get(f"/dedicated/server/{new_server}")["name"] == new_server, "times exhausted"
+    assert [(rule["fired"], rule["held"]) for rule in faulty.admin("GET", "faults")["rules"]] == [
+        (2, 0),
+        (1, 0),
+    ]
+    assert ovh_client(faulty).get(f"/dedicated/server/{new_server}/task") == [], (
+        "the held 503 processed nothing"
+    )
+
+
+def test_replacing_the_faults_releases_the_calls_they_held(faulty: RunningEmulator, new_server: str) -> None:
+    faulty.set_faults({"rules": [{"route": GET_SERVER, "serviceName": new_server, "hold": True}]})
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        read = pool.submit(ovh_client(faulty).get, f"/dedicated/server/{new_server}")
+        faulty.wait_until_held(1)
+
+        faulty.set_faults({})
+
+        assert read.result(timeout=30)["name"] == new_server
 
 
 def test_dropped_connection_gets_no_answer_and_the_call_is_not_processed(
@@ -151,7 +202,10 @@ def test_task_fault_makes_an_install_that_never_finishes(faulty: RunningEmulator
             {"rules": [{"route": GET_SERVER, "status": 404}]},
             "rules.0.status: 404 is not one of [429, 500, 503]",
         ),
-        ({"rules": [{"route": GET_SERVER}]}, "rules.0: a rule needs one of status, drop, dropAnswer, task"),
+        (
+            {"rules": [{"route": GET_SERVER}]},
+            "rules.0: a rule needs one of status, drop, dropAnswer, task, latency, hold",
+        ),
         ({"rules": [{"status": 500, "drop": True}]}, "rules.0: a rule does only one of"),
         ({"rules": [{"route": "reinstall", "status": 500}]}, "rules.0.route: 'reinstall' does not match"),
         ({"rules": [{"status": 500, "rate": 2}]}, "rules.0.rate: 2 is greater than the maximum of 1"),

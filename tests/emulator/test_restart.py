@@ -18,7 +18,6 @@ from .api import (
     ovh_client,
     reinstall,
     wait_for_task,
-    wait_until,
 )
 
 
@@ -57,10 +56,11 @@ def test_servers_tasks_and_installs_survive_a_restart(emulator: RunningEmulator,
 def test_install_running_when_the_emulator_stops_resumes_from_its_step(
     emulator: RunningEmulator, client: ovh.Client, test_images: dict[str, Path], crash: bool
 ) -> None:
-    # The image server answers slowly, so the install is downloading when the emulator stops.
-    emulator.set_faults({"rules": [{"route": "GET /images/{name}", "latency": 30}]})
+    # The image server holds the download, so the install is downloading when the emulator stops.
+    emulator.set_faults({"rules": [{"route": "GET /images/{name}", "hold": True}]})
     task = reinstall(client, SERVER, byoi_body(emulator.image_url("small.raw")))
-    wait_until(lambda: current_step(client, SERVER) == "Downloading OS image", what="the download")
+    emulator.wait_until_held(1)
+    assert current_step(client, SERVER) == "Downloading OS image"
     done_before = [s["comment"] for s in install_status(client, SERVER)["progress"] if s["status"] == "done"]
 
     emulator.restart(crash=crash)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from datetime import datetime
+from typing import Any
 
 import ovh
 import pytest
@@ -212,11 +213,23 @@ def test_config_drive_metadata_is_accepted_and_kept(
     assert shared_emulator.server(new_server)["configDrive"]["metadata"] == {"tier": "gold", "zone": "a"}
 
 
+def start_held_install(
+    emulator: RunningEmulator, client: ovh.Client, server: str, busy_answer: str = "conflict"
+) -> dict[str, Any]:
+    """A BYOI install kept running (its download held) until `emulator.release()`."""
+    emulator.set_faults(
+        {"busyAnswer": busy_answer, "rules": [{"route": "GET /images/{name}", "hold": True, "times": 1}]}
+    )
+    running = reinstall(client, server, byoi_body(emulator.image_url("small.raw")))
+    emulator.wait_until_held(1)
+    return running
+
+
 def test_second_reinstall_while_one_runs_is_refused_as_a_conflict(
-    shared_emulator: RunningEmulator, shared_client: ovh.Client, new_server: str
+    faulty: RunningEmulator, shared_client: ovh.Client, new_server: str
 ) -> None:
-    client = shared_client
-    running = reinstall(client, new_server, DEBIAN)
+    client, shared_emulator = shared_client, faulty
+    running = start_held_install(faulty, client, new_server)
 
     with pytest.raises(ovh.exceptions.ResourceConflictError) as caught:
         reinstall(client, new_server, byoi_body(shared_emulator.image_url("small.raw")))
@@ -227,21 +240,21 @@ def test_second_reinstall_while_one_runs_is_refused_as_a_conflict(
         "blocking any new OS reinstallation",
     }
     assert client.get(f"/dedicated/server/{new_server}/task") == [running["taskId"]]
+    faulty.release()
     wait_for_task(client, new_server, running["taskId"])
     assert reinstall(client, new_server, DEBIAN)["status"] == "init"
 
 
 def test_busy_server_can_answer_task_already_exists_instead(faulty: RunningEmulator, new_server: str) -> None:
     client = ovh_client(faulty)
-    faulty.set_faults({"busyAnswer": "taskAlreadyExists"})
-    running = reinstall(client, new_server, DEBIAN)
+    running = start_held_install(faulty, client, new_server, "taskAlreadyExists")
 
     with pytest.raises(ovh.exceptions.BadParametersError) as caught:
         reinstall(client, new_server, DEBIAN)
 
     assert caught.value.response.json()["class"] == "Client::BadRequest::TaskAlreadyExists"
     assert re.match(
-        rf"Task {running['taskId']} of type reinstallServer with status (init|todo|doing) "
+        rf"Task {running['taskId']} of type reinstallServer with status doing "
         rf"is already running on server {re.escape(new_server)}",
         str(caught.value),
     )

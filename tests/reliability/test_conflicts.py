@@ -21,6 +21,7 @@ from .ledger import Ledger
 from .support import REINSTALL, stack_config, start_provider, wait_until
 
 TASK_LIST = "GET /1.0/dedicated/server/{serviceName}/task"
+IMAGE_DOWNLOAD = "GET /images/{name}"
 Inputs = Callable[..., dict[str, Any]]
 
 
@@ -75,31 +76,42 @@ def test_two_stacks_installing_one_server_at_once_take_turns(
     server = new_server()
     ours = provider.check({}, image_inputs(server, "small.qcow2", preflight="off")).inputs
     theirs = other_stack.check({}, image_inputs(server, "small.raw", preflight="off")).inputs
-    for process in (provider, other_stack):
-        # A first call loads what talking to OVH needs: both creates then reach OVH within milliseconds.
-        process.read(server, {"service_name": server})
-    # Both stacks look at the server's tasks at the same moment and see no reinstall running.
+    # Both stacks look at the server's tasks and see no reinstall running: both listings are held until
+    # both have arrived. The first install's download is held until the other stack has been refused.
     inject(
         {
             "busyAnswer": busy_answer,
-            "rules": [{"route": TASK_LIST, "serviceName": server, "latency": 3.0, "times": 2}],
+            "rules": [
+                {"route": TASK_LIST, "serviceName": server, "hold": True, "times": 2},
+                {"route": IMAGE_DOWNLOAD, "hold": True, "times": 1},
+            ],
         }
     )
     requests = ovh.stats().get(REINSTALL, 0)
+    lines_before = {id(process): len(process.lines) for process in (provider, other_stack)}
 
+    def refused_once() -> bool:
+        printed = [line.text for p in (provider, other_stack) for line in p.lines[lines_before[id(p)] :]]
+        return any("another operation holds the server" in text for text in printed)
+
+    def release_in_turn() -> None:
+        ovh.wait_until_held(2, rule=0)
+        ovh.release(rule=0)
+        wait_until(refused_once, timeout=60, what="one stack is refused while the other one installs")
+        ovh.wait_until_held(1, rule=1)
+        ovh.release(rule=1)
+
+    releasing = threading.Thread(target=release_in_turn, daemon=True)
+    releasing.start()
     results = in_parallel(lambda: provider.create(ours), lambda: other_stack.create(theirs))
+    releasing.join(timeout=60)
 
     done = [result for result in results if isinstance(result, CreateResult)]
     assert len(done) == 2, results
     account = ledger.account(ovh, server, intended=2)
     assert account.duplicates == 0 and account.lost == 0, account
     assert_one_after_the_other(account.history, done)
-    printed = [line for line in (provider.output + "\n" + other_stack.output).splitlines() if server in line]
-    assert ovh.stats()[REINSTALL] - requests == 3, (
-        "one request refused while the other install ran",
-        printed,
-    )
-    assert "another operation holds the server" in provider.output + other_stack.output
+    assert ovh.stats()[REINSTALL] - requests == 3, "one request refused while the other install ran"
 
 
 def test_a_lost_answer_never_makes_another_stacks_reinstall_ours(
@@ -112,25 +124,29 @@ def test_a_lost_answer_never_makes_another_stacks_reinstall_ours(
     ledger: Ledger,
 ) -> None:
     server = new_server()
-    # This stack's request is lost on the way; while it looks for a task it may have started anyway (slowly),
-    # the other stack's reinstall starts.
-    inject(
-        {
-            "rules": [
-                {"route": REINSTALL, "serviceName": server, "drop": True, "times": 1},
-                {"route": TASK_LIST, "serviceName": server, "latency": 1.0, "times": 2},
-            ]
-        }
-    )
-    requests = ovh.stats().get(REINSTALL, 0)
+    # This stack's request is held, then lost on the way; meanwhile the other stack's reinstall starts. When
+    # this stack looks for a task its lost request may have started anyway, it finds only theirs.
+    inject({"rules": [{"route": REINSTALL, "serviceName": server, "hold": True, "drop": True, "times": 1}]})
     ours = provider.check({}, image_inputs(server, "small.qcow2", preflight="off")).inputs
     theirs = other_stack.check({}, image_inputs(server, "small.raw", preflight="off")).inputs
+    their_lines = len(other_stack.lines)
 
-    def other_stack_after_our_lost_request() -> CreateResult:
-        wait_until(lambda: ovh.stats().get(REINSTALL, 0) > requests, what="our request is sent")
-        return other_stack.create(theirs)
+    def other_stack_while_our_request_is_held() -> CreateResult:
+        ovh.wait_until_held(1)
+        creating = threading.Thread(target=lambda: results_of_theirs.append(other_stack.create(theirs)))
+        creating.start()
+        # Their run has recorded the task as its own (what tells it apart from ours) once it says so.
+        wait_until(
+            lambda: any("OVH started the reinstall" in line.text for line in other_stack.lines[their_lines:]),
+            timeout=60,
+            what="the other stack's reinstall starts",
+        )
+        ovh.release()
+        creating.join(timeout=120)
+        return results_of_theirs[0]
 
-    results = in_parallel(lambda: provider.create(ours), other_stack_after_our_lost_request)
+    results_of_theirs: list[CreateResult] = []
+    results = in_parallel(lambda: provider.create(ours), other_stack_while_our_request_is_held)
 
     done = [result for result in results if isinstance(result, CreateResult)]
     assert len(done) == 2, results

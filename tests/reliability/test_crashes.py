@@ -84,22 +84,31 @@ def test_a_run_killed_while_waiting_is_followed_not_repeated_by_the_next_run(
 ) -> None:
     server = new_server()
     inputs = image_inputs(server, preflight="off")
-    # A slow download keeps the install running while the next run starts.
-    inject({"rules": [{"route": IMAGE_DOWNLOAD, "latency": 1.0, "times": 1}]})
+    # A held download keeps the install running until the next run has found it.
+    inject({"rules": [{"route": IMAGE_DOWNLOAD, "hold": True, "times": 1}]})
     killed_run = processes()
     checked = killed_run.check({}, inputs).inputs
 
     waiting = Background(lambda: killed_run.create(checked))
-    install = wait_until(lambda: running_install(ovh, server), what="the install runs")
+    ovh.wait_until_held(1)
+    install = running_install(ovh, server)
+    assert install is not None
     killed_run.kill()
     ledger.crashed("provider")
     waiting.join()
     assert isinstance(waiting.error, ProviderCallError), "the killed run's create never answered"
-    assert install_status(ovh, server) == "doing", "the install still runs when the next run starts"
 
     lines_before = len(provider.lines)
     # The next `pulumi up`: another provider process on the same machine.
-    created = create(provider, inputs)
+    next_run = Background(lambda: create(provider, inputs))
+    wait_until(
+        lambda: RESUMED in "\n".join(line.text for line in provider.lines[lines_before:]), what="resumed"
+    )
+    assert install_status(ovh, server) == "doing", "the install still runs when the next run finds it"
+    ovh.release()
+    next_run.join()
+    assert next_run.error is None, next_run.error
+    created = next_run.result
 
     account = ledger.account(ovh, server, intended=1)
     assert account.duplicates == 0 and account.lost == 0, account
@@ -118,15 +127,17 @@ def test_a_run_killed_after_the_install_ended_is_not_repeated(
 ) -> None:
     server = new_server()
     inputs = image_inputs(server, preflight="off")
-    # The run is killed while OVH is slow to answer its first look at the task, long enough to finish it.
+    # The run is killed while OVH holds the answer to its first look at the task, until the install ended.
     killed_run = processes()
     checked = killed_run.check({}, inputs).inputs
-    inject({"rules": [{"route": TASK, "serviceName": server, "latency": 1.5, "times": 1}]})
+    inject({"rules": [{"route": TASK, "serviceName": server, "hold": True, "times": 1}]})
     waiting = Background(lambda: killed_run.create(checked))
+    ovh.wait_until_held(1)
     wait_until(lambda: install_status(ovh, server) == "done", what="the install ends")
     killed_run.kill()
     ledger.crashed("provider")
     waiting.join()
+    ovh.release()
     assert isinstance(waiting.error, ProviderCallError)
 
     created = create(provider, inputs)
@@ -149,14 +160,14 @@ def test_a_run_killed_while_ovh_accepts_the_reinstall_is_not_repeated(
     inputs = image_inputs(server, preflight="off")
     killed_run = processes()
     checked = killed_run.check({}, inputs).inputs
-    # OVH takes a while to answer the reinstall request; the run dies before the answer comes.
-    inject({"rules": [{"route": REINSTALL, "serviceName": server, "latency": 1.0, "times": 1}]})
-    asked = ovh.stats().get(REINSTALL, 0)
+    # OVH holds the reinstall request; the run dies before the answer comes.
+    inject({"rules": [{"route": REINSTALL, "serviceName": server, "hold": True, "times": 1}]})
     waiting = Background(lambda: killed_run.create(checked))
-    wait_until(lambda: ovh.stats().get(REINSTALL, 0) > asked, what="the reinstall request is sent")
+    ovh.wait_until_held(1)
     killed_run.kill()
     ledger.crashed("provider")
     waiting.join()
+    ovh.release()
     wait_until(lambda: install_status(ovh, server), what="OVH processes the request of the killed run")
 
     created = create(provider, inputs)
@@ -180,11 +191,11 @@ def test_an_interrupted_replacement_then_refresh_then_up_reinstalls_once(
     new_inputs = image_inputs(server, "small.raw", preflight="off")
     deployed = create(provider, old_inputs)
     # `pulumi up` of the new image: the replacement's create is killed mid-install.
-    inject({"rules": [{"route": IMAGE_DOWNLOAD, "latency": 1.0, "times": 1}]})
+    inject({"rules": [{"route": IMAGE_DOWNLOAD, "hold": True, "times": 1}]})
     killed_run = processes()
     checked = killed_run.check(deployed.outputs, new_inputs).inputs
     waiting = Background(lambda: killed_run.create(checked))
-    wait_until(lambda: running_install(ovh, server), what="the new install runs")
+    ovh.wait_until_held(1)
     killed_run.kill()
     ledger.crashed("provider")
     waiting.join()
@@ -199,6 +210,7 @@ def test_an_interrupted_replacement_then_refresh_then_up_reinstalls_once(
     news = next_run.check(refreshed.outputs, new_inputs).inputs
     diff = next_run.diff(deployed.id, refreshed.outputs, news)
     assert diff.replaces
+    ovh.release()
     created = next_run.create(news)
     next_run.delete(deployed.id, refreshed.outputs)
 
@@ -217,6 +229,7 @@ def test_an_emulator_restart_mid_install_is_ridden_out_and_said(
     processes: Processes,
     new_server: Callable[[], str],
     image_inputs: Inputs,
+    inject: Callable[[dict[str, Any]], None],
     ledger: Ledger,
 ) -> None:
     server = new_server()
@@ -224,8 +237,12 @@ def test_an_emulator_restart_mid_install_is_ridden_out_and_said(
     # Waits ten times longer than the emulator's pace: an outage of ten OVH minutes lasts 4 s here.
     patient = processes(OVH_BYOI_TIME_SCALE="150")
     checked = patient.check({}, inputs).inputs
+    # The download is held: the install runs when the emulator crashes (a restarted emulator has no faults).
+    inject({"rules": [{"route": IMAGE_DOWNLOAD, "hold": True, "times": 1}]})
     waiting = Background(lambda: patient.create(checked))
-    install = wait_until(lambda: running_install(ovh, server), what="the install runs")
+    ovh.wait_until_held(1)
+    install = running_install(ovh, server)
+    assert install is not None
 
     ovh.restart(crash=True)
     ledger.crashed("emulator")
@@ -243,13 +260,18 @@ def test_an_api_gone_longer_than_the_provider_waits_is_reported_and_the_next_run
     provider: ProviderProcess,
     new_server: Callable[[], str],
     image_inputs: Inputs,
+    inject: Callable[[dict[str, Any]], None],
     ledger: Ledger,
 ) -> None:
     server = new_server()
     inputs = image_inputs(server, preflight="off")
     checked = provider.check({}, inputs).inputs
+    # The download is held: the install runs when the emulator dies (a restarted emulator has no faults).
+    inject({"rules": [{"route": IMAGE_DOWNLOAD, "hold": True, "times": 1}]})
     waiting = Background(lambda: provider.create(checked))
-    install = wait_until(lambda: running_install(ovh, server), what="the install runs")
+    ovh.wait_until_held(1)
+    install = running_install(ovh, server)
+    assert install is not None
 
     ovh.kill()
     ledger.crashed("emulator")
@@ -283,13 +305,13 @@ def test_a_run_killed_before_ovh_got_its_request_never_claims_a_later_reinstall(
     killed_run = processes()
     checked = killed_run.check({}, inputs).inputs
     # The request never reaches OVH: the run dies while it is on its way.
-    inject({"rules": [{"route": REINSTALL, "serviceName": server, "latency": 1.0, "drop": True, "times": 1}]})
-    asked = ovh.stats().get(REINSTALL, 0)
+    inject({"rules": [{"route": REINSTALL, "serviceName": server, "hold": True, "drop": True, "times": 1}]})
     waiting = Background(lambda: killed_run.create(checked))
-    wait_until(lambda: ovh.stats().get(REINSTALL, 0) > asked, what="the reinstall request is sent")
+    ovh.wait_until_held(1)
     killed_run.kill()
     ledger.crashed("provider")
     waiting.join()
+    ovh.release()
     # An hour later, someone has reinstalled the server from OVH's control panel.
     with contextlib.closing(sqlite3.connect(journal_path)) as journal, journal:
         journal.execute("UPDATE requests SET asked_at = asked_at - 3600")

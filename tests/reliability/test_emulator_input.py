@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 from ovh_emulator.testing import RunningEmulator
 
 from .ledger import Ledger
-from .support import wait_until
+from .support import HEADER_VALUE, wait_until
 
 FUZZ = settings(
     max_examples=120,
@@ -50,7 +51,13 @@ text = st.one_of(
     st.text(max_size=30),
     st.sampled_from(["", "byoi_64", "debian12_64", "qcow2", "raw", "\n", "\x00", "é", "%", "ns1", "sha256"]),
 )
-json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), text)
+# Integers beyond what SQLite stores (64 bits); longer ones (4300 digits and more) are sent as raw bytes.
+huge_numbers = st.integers(min_value=2**62, max_value=10**60) | st.integers(
+    min_value=-(10**60), max_value=-(2**62)
+)
+json_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), huge_numbers, st.floats(allow_nan=False), text
+)
 json_values = st.recursive(
     json_scalars,
     lambda children: st.lists(children, max_size=3) | st.dictionaries(text, children, max_size=3),
@@ -70,9 +77,24 @@ reinstall_bodies = st.one_of(
         optional={"customizations": customizations, "properties": json_values, "bogus": json_values},
     ),
 )
+# Nested past any schema, past what the JSON parser's recursion allows: arrays, objects, or both.
+deep_json = st.builds(
+    lambda depth, kind: (
+        "[" * depth + "]" * depth if kind == "array" else '{"a":' * depth + "1" + "}" * depth
+    ).encode(),
+    st.integers(min_value=30, max_value=100_000),
+    st.sampled_from(["array", "object"]),
+)
 raw_bodies = st.one_of(
     st.binary(max_size=64),
     st.sampled_from([b"{", b"\xff\xfe", b'{"operatingSystem": "\xff"}', b"null", b"[]", b"1e999", b"\x00"]),
+    st.sampled_from([b'"\\ud800"', b'{"operatingSystem": "\\udfff"}', b"9" * 4400]),
+    deep_json,
+)
+# Digits as `str.isdigit` sees them (superscripts, other scripts), and numbers too long for any field.
+unicode_digits = st.text(st.characters(categories=["Nd", "No"]), min_size=1, max_size=6)
+long_numbers = huge_numbers.map(lambda number: str(abs(number))) | st.integers(4300, 4500).map(
+    lambda n: "1" * n
 )
 
 
@@ -85,11 +107,19 @@ class Api:
         self.session = requests.Session()
         self.delta = int(self.session.get(f"{emulator.url}/auth/time", timeout=10).json()) - int(time.time())
 
-    def call(self, method: str, path: str, body: bytes = b"", *, admin: bool = False) -> requests.Response:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        *,
+        admin: bool = False,
+        timestamp: str | None = None,
+    ) -> requests.Response:
         url = f"{self.emulator.base_url}/_emulator/{path}" if admin else f"{self.emulator.url}{path}"
-        headers = {"Content-Type": "application/json"}
+        headers: dict[str, str | bytes] = {"Content-Type": "application/json"}
         if not admin:
-            now = str(int(time.time()) + self.delta)
+            now = str(int(time.time()) + self.delta) if timestamp is None else timestamp
             signed = "+".join(
                 [
                     self.emulator.application_secret,
@@ -107,10 +137,29 @@ class Api:
                 "X-Ovh-Signature": "$1$"
                 + hashlib.sha1(signed.encode("utf-8", "surrogateescape")).hexdigest(),
             }
+            # UTF-8, as any client sends text the header's own encoding (Latin-1) cannot hold.
+            headers["X-Ovh-Timestamp"] = now.encode()
+        return self.send(method, url, body, headers)
+
+    def image(self, name: str) -> requests.Response:
+        url = f"{self.emulator.base_url}/images/{quote(name, safe='/')}"
+        return self.send("GET", url, b"", {"Authorization": HEADER_VALUE}, json_errors_only=True)
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        body: bytes,
+        headers: dict[str, str | bytes],
+        *,
+        json_errors_only: bool = False,
+    ) -> requests.Response:
         self.ledger.fuzzed(bodies=1)
         answer = self.session.request(method, url, data=body or None, headers=headers, timeout=30)
-        assert answer.status_code < 500, f"{method} {path} {body[:200]!r}: {answer.status_code} {answer.text}"
-        answer.json()  # OVH's client fails on an answer that is not JSON
+        shown = f"{method} {url[:200]} {body[:200]!r}"
+        assert answer.status_code < 500, f"{shown}: {answer.status_code} {answer.text}"
+        if answer.status_code >= 400 or not json_errors_only:
+            answer.json()  # OVH's client fails on an answer that is not JSON
         return answer
 
 
@@ -160,7 +209,7 @@ query_values = st.one_of(text, st.text(st.characters(max_codepoint=0x2FF), max_s
 @settings(FUZZ, max_examples=80)
 @given(
     route=st.sampled_from(["/task", "/task/{value}", "/install/status", "", "/specifications/hardware"]),
-    value=query_values,
+    value=query_values | unicode_digits | long_numbers,
     query=st.dictionaries(st.sampled_from(["function", "status", "x", ""]), query_values, max_size=3),
     server=st.sampled_from(["{busy}", "ns0.unknown.example", "%00", ".."]),
 )
@@ -175,14 +224,30 @@ def test_query_strings_and_path_values_never_break_a_route(
     api.call("GET", path)
 
 
+@settings(FUZZ, max_examples=40)
+@given(
+    task_id=st.one_of(unicode_digits, long_numbers, st.integers(min_value=0, max_value=2**64).map(str)),
+    cancel=st.booleans(),
+)
+def test_task_ids_of_any_shape_never_break_the_task_routes(
+    api: Api, busy_server: str, task_id: str, cancel: bool
+) -> None:
+    path = f"/dedicated/server/{busy_server}/task/{quote(task_id, safe='')}"
+
+    answer = api.call("POST", path + "/cancel") if cancel else api.call("GET", path)
+
+    assert answer.status_code in (400, 404), answer.text
+    assert set(answer.json()) == {"class", "message"}
+
+
 admin_server_bodies = st.one_of(
     json_values,
     st.fixed_dictionaries(
         {},
         optional={
             "serviceName": st.one_of(text, st.from_regex(r"\Az[a-z0-9.-]{0,20}\Z")),
-            "diskSizeBytes": st.one_of(st.integers(), json_values),
-            "memoryBytes": st.one_of(st.integers(), json_values),
+            "diskSizeBytes": st.one_of(st.integers(), huge_numbers, json_values),
+            "memoryBytes": st.one_of(st.integers(), huge_numbers, json_values),
             "bootMode": st.one_of(st.sampled_from(["uefi", "legacy", "bios"]), json_values),
             "bogus": json_values,
         },
@@ -236,6 +301,37 @@ def test_admin_routes_refuse_bad_bodies_with_a_message(
 
     if answer.status_code >= 400:
         assert answer.json().get("message"), answer.text
+
+
+@settings(FUZZ, max_examples=40)
+@given(
+    timestamp=st.one_of(unicode_digits, long_numbers, text, st.integers().map(str)).filter(
+        # What HTTP lets a header carry: other characters never reach a route (aiohttp refuses the request).
+        lambda value: re.fullmatch(r"\S.*", value) is not None and value.isprintable()
+    )
+)
+def test_timestamps_of_any_shape_are_refused_by_the_auth_layer(api: Api, timestamp: str) -> None:
+    answer = api.call("GET", "/dedicated/server", timestamp=timestamp)
+
+    assert answer.status_code in (400, 401), answer.text
+    assert set(answer.json()) == {"errorCode", "httpCode", "message"}
+
+
+image_names = st.one_of(
+    text,
+    st.text(st.characters(blacklist_categories=["Cs"]), min_size=250, max_size=5000),
+    st.lists(st.sampled_from(["..", ".", "a" * 255, "x\x00", "small.raw", "", "%00"]), max_size=20).map(
+        "/".join
+    ),
+)
+
+
+@settings(FUZZ, max_examples=60)
+@given(name=image_names)
+def test_image_names_of_any_shape_are_served_or_not_found(api: Api, name: str) -> None:
+    answer = api.image(name)
+
+    assert answer.status_code in (200, 404), answer.text
 
 
 def test_the_emulator_still_answers_after_the_fuzzing(
