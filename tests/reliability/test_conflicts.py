@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ovh_byoi import ByoiInstallation
-from ovh_byoi_harness.engine import LocalEngine
 from ovh_byoi_harness.provider_process import CreateResult, ProviderProcess
 from ovh_emulator.testing import RunningEmulator
+from testkit.pulumi_cli import PulumiStack
 
 from .ledger import Ledger
-from .support import REINSTALL, stack_config, start_provider, wait_until
+from .support import REINSTALL, start_provider, wait_until
 
 TASK_LIST = "GET /1.0/dedicated/server/{serviceName}/task"
 IMAGE_DOWNLOAD = "GET /images/{name}"
@@ -165,17 +164,20 @@ def test_two_resources_of_one_stack_on_one_server_take_turns(
 ) -> None:
     server = new_server()
 
-    def program() -> None:
-        ByoiInstallation("web", **image_inputs(server, "small.qcow2", preflight="off"))
-        ByoiInstallation("web-again", **image_inputs(server, "small.raw", preflight="off", hostname="web-2"))
+    stack = PulumiStack.of_resources(tmp_path, emulator=ovh, env=provider_env)
+    stack.declare(
+        {
+            "web": image_inputs(server, "small.qcow2", preflight="off"),
+            "web-again": image_inputs(server, "small.raw", preflight="off", hostname="web-2"),
+        }
+    )
+    stack.up()
 
-    engine = LocalEngine(tmp_path / "state.json", config=stack_config(ovh), env=provider_env, cwd=tmp_path)
-    result = engine.up(program).raise_for_errors()
-
-    assert result.ops() == {"web": "create", "web-again": "create"}
     account = ledger.account(ovh, server, intended=2)
     assert account.duplicates == 0 and account.lost == 0, account
     first, second = account.history
     assert second["startDate"] >= first["doneDate"]
-    recorded = {result.outputs_of(name)["task_id"] for name in ("web", "web-again")}
+    resources = stack.resources()
+    assert set(resources) == {"web", "web-again"}
+    recorded = {resources[name]["outputs"]["task_id"] for name in ("web", "web-again")}
     assert recorded == {first["taskId"], second["taskId"]}

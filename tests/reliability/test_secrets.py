@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +20,12 @@ import pytest
 from click.testing import CliRunner
 from ovh import Client as OvhClient
 from ovh.client import ENDPOINTS
-from ovh_byoi import ByoiInstallation
 from ovh_byoi.cli import main
 from ovh_byoi.preflight import run_preflight
 from ovh_byoi.provider import ByoiProvider
-from ovh_byoi_harness.engine import LocalEngine, RunResult
 from ovh_byoi_harness.provider_process import ProviderProcess
 from ovh_emulator.testing import RunningEmulator
+from testkit.pulumi_cli import PulumiStack, revealed, secret_in_state
 
 from .ledger import Ledger
 from .support import (
@@ -36,7 +35,6 @@ from .support import (
     HEADER_VALUE,
     IMAGES_PASSWORD,
     IMAGES_USER,
-    stack_config,
     wait_until,
 )
 
@@ -70,38 +68,14 @@ SECRETS = (
 SECRET_INPUTS = ("http_headers", "config_drive_user_data", "config_drive_metadata")
 
 
-def plain_outputs(result: RunResult) -> dict[str, str]:
-    """Every output of every resource that is not marked secret, by `resource.output`."""
-    return {
-        f"{urn.rsplit('::', 1)[-1]}.{name}": json.dumps(value)
-        for urn, outputs in result.outputs.items()
-        for name, value in outputs.items()
-        if name not in result.secret_outputs.get(urn, frozenset())
-    }
-
-
-def places_of(result: RunResult) -> dict[str, str]:
-    return {
-        f"{result.operation}: provider output": result.printed(),
-        f"{result.operation}: errors": "\n".join(result.errors.values()),
-        f"{result.operation}: program error": result.program_error or "",
-        **{f"{result.operation}: output {key}": value for key, value in plain_outputs(result).items()},
-    }
-
-
 @pytest.fixture
-def engine(ovh: RunningEmulator, provider_env: dict[str, str], tmp_path: Path) -> Iterator[LocalEngine]:
-    yield LocalEngine(
-        tmp_path / "state.json",
-        config=stack_config(ovh),
-        secret_config={"ovh:applicationSecret", "ovh:consumerKey"},
-        env=provider_env,
-        cwd=tmp_path,
-    )
+def stack(ovh: RunningEmulator, provider_env: dict[str, str], tmp_path: Path) -> PulumiStack:
+    """A stack run by the real Pulumi CLI, its credentials set with `pulumi config set --secret`."""
+    return PulumiStack.of_resources(tmp_path, emulator=ovh, env=provider_env)
 
 
 def test_a_stack_lifecycle_keeps_every_secret_out_of_state_outputs_output_and_errors(
-    engine: LocalEngine,
+    stack: PulumiStack,
     ovh: RunningEmulator,
     new_server: Callable[[], str],
     image_inputs: Callable[..., dict[str, Any]],
@@ -110,60 +84,62 @@ def test_a_stack_lifecycle_keeps_every_secret_out_of_state_outputs_output_and_er
 ) -> None:
     servers = [new_server(), new_server()]
 
-    def program(timeout: int = 60, wrong_header: bool = False) -> Callable[[], None]:
-        def declare() -> None:
-            for number, server in enumerate(servers):
-                inputs = image_inputs(
-                    server,
-                    image_url=ovh.image_url("small.qcow2") + SIGNED_QUERY,
-                    timeout_minutes=timeout,
-                    config_drive_user_data=USER_DATA,
-                    config_drive_metadata={"token": METADATA_SECRET},
-                    http_headers={"Authorization": HEADER_VALUE, "X-Auth-Token": TOKEN_HEADER},
-                )
-                if wrong_header and number == 1:
-                    # A header OVH's downloader is refused with, and no preflight to catch it first.
-                    inputs |= {
-                        "http_headers": {"Authorization": HEADER_VALUE + "x", "X-Auth-Token": TOKEN_HEADER},
-                        "hostname": "web-2",
-                        "preflight": "off",
-                    }
-                ByoiInstallation(f"web-{number}", **inputs)
+    def declare(timeout: int = 60, wrong_header: bool = False) -> None:
+        resources = {}
+        for number, server in enumerate(servers):
+            inputs = image_inputs(
+                server,
+                image_url=ovh.image_url("small.qcow2") + SIGNED_QUERY,
+                timeout_minutes=timeout,
+                config_drive_user_data=USER_DATA,
+                config_drive_metadata={"token": METADATA_SECRET},
+                http_headers={"Authorization": HEADER_VALUE, "X-Auth-Token": TOKEN_HEADER},
+            )
+            if wrong_header and number == 1:
+                # A header OVH's downloader is refused with, and no preflight to catch it first.
+                inputs |= {
+                    "http_headers": {"Authorization": HEADER_VALUE + "x", "X-Auth-Token": TOKEN_HEADER},
+                    "hostname": "web-2",
+                    "preflight": "off",
+                }
+            resources[f"web-{number}"] = inputs
+        stack.declare(resources)
 
-        return declare
-
-    results = [
-        engine.up(program()).raise_for_errors(),
-        engine.refresh().raise_for_errors(),
-        # An update of one (a new timeout) and a replacement of the other that OVH fails.
-        engine.up(program(timeout=90, wrong_header=True)),
-    ]
+    declare()
+    runs = [stack.up(), stack.refresh()]
+    # An update of one (a new timeout) and a replacement of the other that OVH fails.
+    declare(timeout=90, wrong_header=True)
+    failed = stack.up(expect=None)
+    runs.append(failed)
     # Someone reinstalls the first server from OVH's control panel: refresh records the drift.
     other = ovh.reinstall_out_of_band(servers[0])
     ovh.wait_for_task(servers[0], other["taskId"])
-    drift = engine.refresh()
-    results.append(drift)
-    assert "outside this stack" in json.dumps(drift.outputs), "the drift is recorded"
+    runs.append(stack.refresh())
+    resources = stack.resources()
+    assert "outside this stack" in resources["web-0"]["outputs"]["drift"], "the drift is recorded"
     status = [
         CliRunner().invoke(main, ["status", server, "--endpoint", ovh.url], env=cli_env(ovh))
         for server in servers
     ]
     assert "customerError" in status[1].output, status[1].output
     pickled = [
-        base64.b64decode(resource.inputs["__provider"])
-        for resource in engine.resources()
-        if "__provider" in resource.inputs
+        base64.b64decode(revealed(resource["inputs"]["__provider"])) for resource in resources.values()
     ]
 
-    failed = results[2]
-    assert failed.ops() == {"web-0": "update", "web-1": "replace"}
-    assert not failed.ok and "customerError" in "\n".join(failed.errors.values()), "the failure is told"
-    assert {*SECRET_INPUTS, "image_url"} <= results[0].secret_outputs_of("web-0")
+    assert failed.returncode != 0 and "customerError" in failed.output, "the failure is told"
+    assert "web-0 updated" in failed.output, str(failed)
+    raw_state = stack.raw_state()
+    stored = {
+        resource["urn"].rsplit("::", 1)[1]: resource
+        for resource in json.loads(raw_state)["checkpoint"]["latest"]["resources"]
+    }
+    for name in ("web-0", "web-1"):
+        marked = {key for key, value in stored[name]["outputs"].items() if secret_in_state(value)}
+        assert {*SECRET_INPUTS, "image_url"} <= marked, name
     assert pickled and all(dill.loads(payload).__dict__ == {} for payload in pickled)
-    places: dict[str, str | bytes] = {"state file": engine.state_path.read_text()}
+    places: dict[str, str | bytes] = {"state file": raw_state}
     places |= {f"pickled provider {index}": payload for index, payload in enumerate(pickled)}
-    for result in results:
-        places |= places_of(result)
+    places |= {f"pulumi {' '.join(run.args)} (run {index})": run.output for index, run in enumerate(runs)}
     places |= {
         f"ovh-byoi status {server}": outcome.output for server, outcome in zip(servers, status, strict=True)
     }
@@ -180,16 +156,16 @@ def cli_env(emulator: RunningEmulator) -> dict[str, str]:
 
 
 def test_a_plain_image_url_stays_readable_in_the_state(
-    engine: LocalEngine,
+    stack: PulumiStack,
     new_server: Callable[[], str],
     image_inputs: Callable[..., dict[str, Any]],
 ) -> None:
     # Only a URL that carries a token is secret: a reviewer still reads which image a server runs.
     server = new_server()
-    result = engine.up(lambda: ByoiInstallation("web", **image_inputs(server))).raise_for_errors()
+    stack.declare({"web": image_inputs(server)})
+    stack.up()
 
-    assert "image_url" not in result.secret_outputs_of("web")
-    assert result.outputs_of("web")["image_url"].endswith("/images/small.qcow2")
+    assert stack.checkpoint()["web"]["outputs"]["image_url"].endswith("/images/small.qcow2")
 
 
 def test_oauth_client_credentials_stay_out_of_errors_state_and_output(
@@ -202,20 +178,19 @@ def test_oauth_client_credentials_stay_out_of_errors_state_and_output(
 ) -> None:
     server = new_server()
     # OVH's client refuses OAuth2 on any endpoint but OVH's own: the error must not carry the secret.
-    engine = LocalEngine(
-        tmp_path / "state.json",
-        config={"ovh:endpoint": ovh.url, "ovh:clientId": "client-id-1", "ovh:clientSecret": CLIENT_SECRET},
-        secret_config={"ovh:clientSecret"},
+    stack = PulumiStack.of_resources(
+        tmp_path,
+        emulator=ovh,
         env=provider_env,
-        cwd=tmp_path,
+        secrets={"ovh:endpoint": ovh.url, "ovh:clientId": "client-id-1", "ovh:clientSecret": CLIENT_SECRET},
     )
+    stack.declare({"web": image_inputs(server)})
 
-    result = engine.up(lambda: ByoiInstallation("web", **image_inputs(server)))
+    run = stack.up(expect=None)
 
-    assert not result.ok
-    assert "client" in "\n".join(result.errors.values()).lower(), result.errors
-    state = engine.state_path.read_text() if engine.state_path.exists() else ""
-    places: dict[str, str | bytes] = {"state file": state, **places_of(result)}
+    assert run.returncode != 0
+    assert "client" in run.output.lower(), str(run)
+    places: dict[str, str | bytes] = {"state file": stack.raw_state(), "pulumi up": run.output}
     assert ledger.scan(places, SECRETS) == []
     assert ovh.server(server)["installs"] == []
 

@@ -37,6 +37,36 @@ PROJECT_FILES = ("Pulumi.yaml", "*.py", "drift-check")
 COMMAND_TIMEOUT = 240
 
 
+# A program whose resources a test declares through the environment (`PulumiStack.declare`): values passed
+# that way reach the provider as the program's inputs and never the stack config, which the engine stores.
+RESOURCES_PROGRAM = """\
+import json
+import os
+
+import pulumi
+from ovh_byoi import ByoiInstallation
+
+for name, declared in json.loads(os.environ["BYOI_TEST_RESOURCES"]).items():
+    options = pulumi.ResourceOptions(protect=declared.pop("protect", False))
+    ByoiInstallation(name, **declared, opts=options)
+"""
+
+
+def secret_in_state(value: Any) -> bool:
+    """Whether a value of a checkpoint is one the stack's secrets provider encrypted (Pulumi's secret
+    signature, `4dabf18193072939515e22adb298388d`, marks them)."""
+    return isinstance(value, dict) and value.get("4dabf18193072939515e22adb298388d") == (
+        "1b47061264138c4ac30d75fd1eb44270"
+    )
+
+
+def revealed(value: Any) -> Any:
+    """A value of `pulumi stack export --show-secrets`, with a secret's plaintext in place of its wrapper."""
+    if secret_in_state(value) and "plaintext" in value:
+        return json.loads(value["plaintext"])
+    return value
+
+
 class CliError(AssertionError):
     """A `pulumi` command that ended otherwise than the test expected; carries what the CLI printed."""
 
@@ -121,6 +151,21 @@ class PulumiStack:
             created.run("config", "set-all", *pairs)
         return created
 
+    @classmethod
+    def of_resources(cls, work: Path, *, emulator: Any, **options: Any) -> Self:
+        """A stack of `RESOURCES_PROGRAM` (project `byoi-test`, stack `test`): `declare` says what it
+        holds."""
+        source = work / "source"
+        source.mkdir(parents=True)
+        (source / "Pulumi.yaml").write_text("name: byoi-test\nruntime: python\n")
+        (source / "__main__.py").write_text(RESOURCES_PROGRAM)
+        return cls.create(source, work / "run", "test", emulator=emulator, **options)
+
+    def declare(self, resources: Mapping[str, Mapping[str, Any]]) -> None:
+        """The `ByoiInstallation`s the next run of `RESOURCES_PROGRAM` declares: their inputs (and
+        `protect`) by name."""
+        self.env["BYOI_TEST_RESOURCES"] = json.dumps(resources)
+
     @property
     def stack_file(self) -> Path:
         return self.project / f"Pulumi.{self.stack}.yaml"
@@ -170,6 +215,11 @@ class PulumiStack:
         """The stack's state with secrets decrypted, as `pulumi stack export --show-secrets` gives it."""
         state: dict[str, Any] = json.loads(self.run("stack", "export", "--show-secrets").output)
         return state
+
+    def checkpoint(self) -> dict[str, dict[str, Any]]:
+        """The resources of the checkpoint as stored (secrets encrypted), by name."""
+        latest = json.loads(self.raw_state())["checkpoint"]["latest"]
+        return {resource["urn"].rsplit("::", 1)[1]: resource for resource in latest.get("resources", [])}
 
     def raw_state(self) -> str:
         """The checkpoint file as it sits in the backend: what anyone with read access to it sees."""
