@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from ovh_byoi.provider import ByoiProvider
-from ovh_byoi_harness.provider_process import ProviderProcess
 from pulumi.dynamic import ResourceProvider
+from testkit.provider_process import ProviderProcess
 
 from .common import EFI_DEBIAN, ROOT, Figure, median
 from .empty_provider import EmptyProvider

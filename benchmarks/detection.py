@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from ovh_byoi.provider import ByoiProvider
-from ovh_byoi_harness.provider_process import ProviderProcess
 from ovh_emulator.installs import INIT_SECONDS, PLAN, TODO_SECONDS
 from ovh_emulator.testing import start_emulator
+from testkit.provider_process import ProviderProcess
 
 from .common import (
     EFI_DEBIAN,

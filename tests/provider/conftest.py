@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from ovh_byoi.provider import ByoiProvider
-from ovh_byoi_harness.provider_process import ProviderProcess
 from ovh_emulator.testing import RunningEmulator
+from testkit.provider_process import ProviderProcess
 
 from .inputs import EFI_DEBIAN
 

@@ -11,10 +11,10 @@ import pytest
 from ovh_byoi.errors import CredentialsError
 from ovh_byoi.ovh_api import OvhApi, OvhSettings, resolve_endpoint
 from ovh_byoi.provider import ByoiProvider
-from ovh_byoi_harness.provider_process import ProviderProcess, pickle_provider
 from ovh_emulator.testing import RunningEmulator, start_emulator
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
+from testkit.provider_process import ProviderProcess, pickle_provider
 
 from .inputs import valid_inputs
 

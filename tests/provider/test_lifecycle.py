@@ -17,8 +17,8 @@ from typing import Any
 import dill
 import pytest
 from ovh_byoi.provider import ByoiProvider
-from ovh_byoi_harness.provider_process import ProviderCallError, ProviderProcess
 from ovh_emulator.testing import RunningEmulator
+from testkit.provider_process import ProviderCallError, ProviderProcess
 
 from .conftest import REINSTALL, SERVER, installs, stack_config, writes
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ovh_byoi_harness.provider_process import ProviderProcess
 from ovh_emulator.testing import RunningEmulator, start_emulator
+from testkit.provider_process import ProviderProcess
 
 from .ledger import REPORT_ENV, Ledger, write_report
 from .support import (

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ovh_byoi.provider import ByoiProvider
-from ovh_byoi_harness.provider_process import CreateResult, ProviderProcess
 from ovh_emulator.testing import RunningEmulator
+from testkit.provider_process import CreateResult, ProviderProcess
 
 T = TypeVar("T")
 

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ovh_byoi.provider import ByoiProvider
 from ovh_byoi.spec import ByoiInstallationArgs, ReinstallRequest
-from ovh_byoi_harness.provider_process import ProviderProcess
 from pulumi.dynamic import CheckResult
 from pulumi.output import Unknown
+from testkit.provider_process import ProviderProcess
 
 from .ledger import Ledger
 from .support import EFI_DEBIAN

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ovh_byoi_harness.provider_process import CreateResult, ProviderProcess
 from ovh_emulator.testing import RunningEmulator
+from testkit.provider_process import CreateResult, ProviderProcess
 from testkit.pulumi_cli import PulumiStack
 
 from .ledger import Ledger

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ovh_byoi_harness.provider_process import ProviderCallError, ProviderProcess
 from ovh_emulator.testing import RunningEmulator
+from testkit.provider_process import ProviderCallError, ProviderProcess
 
 from .ledger import Ledger
 from .support import REINSTALL, create, install_status, start_provider, wait_until

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ovh_byoi_harness.provider_process import ProviderCallError, ProviderProcess
 from ovh_emulator.testing import RunningEmulator
+from testkit.provider_process import ProviderCallError, ProviderProcess
 
 from .ledger import Ledger
 from .support import REINSTALL, SPEED, create

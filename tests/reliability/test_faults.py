@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from ovh_byoi_harness.provider_process import ProviderProcess
 from ovh_emulator.testing import RunningEmulator
+from testkit.provider_process import ProviderProcess
 
 from .ledger import Ledger
 from .support import REINSTALL, create

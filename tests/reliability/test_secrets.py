@@ -23,8 +23,8 @@ from ovh.client import ENDPOINTS
 from ovh_byoi.cli import main
 from ovh_byoi.preflight import run_preflight
 from ovh_byoi.provider import ByoiProvider
-from ovh_byoi_harness.provider_process import ProviderProcess
 from ovh_emulator.testing import RunningEmulator
+from testkit.provider_process import ProviderProcess
 from testkit.pulumi_cli import PulumiStack, revealed, secret_in_state
 
 from .ledger import Ledger

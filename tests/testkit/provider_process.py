@@ -24,7 +24,7 @@ from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
 from pulumi.runtime._serialization import _serialize
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from .properties import from_struct, to_struct, unwrap_secrets
+from testkit.properties import from_struct, to_struct, unwrap_secrets
 
 __all__ = [
     "PROVIDER_KEY",
