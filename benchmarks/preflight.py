@@ -1,7 +1,9 @@
-"""Figure 5: the full preflight's hashing rate next to `sha512sum` on the same file, and its peak memory.
+"""Figure 5: the full preflight's hashing rate next to `openssl dgst -sha512` on the same file, and its peak
+memory.
 
 Runs `benchmarks/preflight_bench.py` as it is (it builds a raw image and its qcow2 with real tools, and
-times `sha512sum` and `ovh-byoi verify-image --full`, best of --runs) and reads its table.
+times `openssl dgst -sha512`, `sha512sum` and `ovh-byoi verify-image --full`, best of --runs) and reads its
+table.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ def figure(*, size_mib: int = 1024, runs: int = 3) -> Figure:
     fig = Figure(
         5,
         f"Full preflight on a {size_mib} MiB image",
-        "hashing near sha512sum's rate (no target set), memory flat whatever the image size",
-        ["run", "seconds", "MiB/s", "vs sha512sum", "peak MiB"],
+        "verify-image --full hashes a local raw image at >= 0.95x `openssl dgst -sha512`'s rate, memory flat",
+        ["run", "seconds", "MiB/s", "vs openssl", "peak MiB"],
     )
     command = [sys.executable, str(ROOT / "benchmarks" / "preflight_bench.py")]
     # preflight_bench.py times the `ovh-byoi` command found on PATH: the one installed next to this Python.
@@ -41,11 +43,13 @@ def figure(*, size_mib: int = 1024, runs: int = 3) -> Figure:
         ratio = f"{float(match['ratio']):.2f}x" if match["ratio"] else ""
         fig.rows.append([match["label"], float(match["seconds"]), match["rate"] or "", ratio, match["peak"]])
     local = next((row for row in fig.rows if row[0] == "verify-image --full, local raw"), None)
-    fig.verdict = (
-        f"reported: verify-image --full hashes a local raw image at {local[3]} sha512sum's rate, "
-        f"peaking at {local[4]} MiB"
-        if local
-        else "not measured: no row for the local raw image"
-    )
+    if local is None:
+        fig.verdict = "not measured: no row for the local raw image"
+    else:
+        met = float(str(local[3]).rstrip("x")) >= 0.95
+        fig.verdict = (
+            f"goal {'met' if met else 'missed'}: verify-image --full hashes a local raw image at {local[3]} "
+            f"openssl's rate, peaking at {local[4]} MiB"
+        )
     fig.notes.append(f"From `{' '.join(['benchmarks/preflight_bench.py', '--size-mib', str(size_mib)])}`.")
     return fig
