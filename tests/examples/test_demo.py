@@ -43,7 +43,8 @@ def test_the_demo_installs_changes_nothing_the_second_time_reports_drift_and_cle
     assert "$ pulumi refresh --preview-only --expect-no-changes --diff" in output
     assert "error: no changes were expected for refresh but changes were proposed" in output
     drift = output.split("Drift reported", 1)[1].split("\n\n", 1)[0]
-    assert "ns1000002.emulator.ovh was reinstalled outside this stack (OVH task" in drift
+    # Done or still running when the check reads it, depending on the machine's pace.
+    assert re.search(r"ns1000002\.emulator\.ovh (was|is being) reinstalled outside this stack \(OVH", drift)
     assert "ns1000001.emulator.ovh" not in drift
     # ... and once recorded, the preview shows that server, and only it, as a replacement.
     replaced = re.findall(r"^\s*\+-\s+\S+ (\S+) replace\s*$", output, re.MULTILINE)
