@@ -20,6 +20,8 @@ from ovh_emulator.images import build_image
 from ovh_emulator.testing import RunningEmulator
 
 ROOT = Path(__file__).resolve().parents[1]
+# The program every CLI figure runs (`bench:shape`, `bench:servers`, `bench:shared` in its stack config).
+PROGRAM = ROOT / "benchmarks" / "program"
 EFI_DEBIAN = r"\efi\debian\grubx64.efi"
 REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
 POLLS = (
@@ -93,9 +95,16 @@ def machine() -> dict[str, str]:
         "load": " ".join(f"{value:.2f}" for value in os.getloadavg()),
         "os": platform.platform(),
         "python": sys.version.split()[0],
-        "pulumi": _version("pulumi"),
+        "pulumi CLI": _cli_version(),
+        "pulumi SDK": _version("pulumi"),
         "ovh": _version("ovh"),
     }
+
+
+def _cli_version() -> str:
+    cli = Path(sys.prefix) / "bin" / "pulumi"
+    done = run_quietly([str(cli), "version"]) if cli.exists() else None
+    return done.stdout.strip() if done is not None and done.returncode == 0 else "?"
 
 
 def _version(package: str) -> str:
@@ -140,6 +149,26 @@ def provider_env(speed: float, folder: Path) -> dict[str, str]:
     return {"OVH_BYOI_TIME_SCALE": f"{speed:g}", "OVH_BYOI_JOURNAL": str(folder / "reinstalls.sqlite")}
 
 
+def bench_stack(
+    emulator: RunningEmulator,
+    folder: Path,
+    servers: Sequence[str],
+    *,
+    shape: str,
+    shared: Mapping[str, Any],
+    speed: float,
+) -> Any:
+    """A new stack of `benchmarks/program` run by the real Pulumi CLI (the test kit's `PulumiStack`): the
+    `servers` as one ByoiFleet (`shape="fleet"`) or as plain ByoiInstallations (`"installations"`), the
+    credentials set with `pulumi config set --secret`, the provider's clock at the emulator's `speed`."""
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
+    from testkit.pulumi_cli import PulumiStack  # type: ignore[import-not-found]  # by path, above
+
+    config = {"bench:servers": list(servers), "bench:shape": shape, "bench:shared": dict(shared)}
+    return PulumiStack.create(PROGRAM, folder, "bench", emulator=emulator, config=config, time_scale=speed)
+
+
 def api_calls(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
     """Calls of OVH's API (not image downloads) between two readings of the emulator's statistics."""
     return {
@@ -163,22 +192,32 @@ def task_times(emulator: RunningEmulator) -> dict[int, tuple[float, float | None
 
 
 def provider_processes() -> list[int]:
-    """Process ids of the `python -m pulumi.dynamic` servers this process started."""
-    me = os.getpid()
-    found = []
+    """Process ids of the `python -m pulumi.dynamic` servers running under this process (the CLI it started
+    starts them)."""
+    parents: dict[int, int] = {}
+    commands: dict[int, list[bytes]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat", encoding="utf-8") as stat:
-                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+                parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
             with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                command = cmdline.read().split(b"\0")
+                commands[int(entry)] = cmdline.read().split(b"\0")
         except (OSError, ValueError, IndexError):
             continue
-        if parent == me and b"pulumi.dynamic" in command:
-            found.append(int(entry))
-    return found
+    me = os.getpid()
+
+    def descends(pid: int) -> bool:
+        seen = set()
+        while pid in parents and pid not in seen:
+            seen.add(pid)
+            pid = parents[pid]
+            if pid == me:
+                return True
+        return False
+
+    return [pid for pid, command in commands.items() if b"pulumi.dynamic" in command and descends(pid)]
 
 
 def proportional_memory(pid: int) -> int:

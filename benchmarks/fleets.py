@@ -1,9 +1,10 @@
 """Figure 2: wall time of a whole fleet installed at once, against the same servers on the default provider.
 
-Each size runs twice on a fresh emulator, through LocalEngine (real provider processes, the engine's
-one-registration-at-a-time Check and Diff): as a `ByoiFleet` with `canary=0` and `max_parallel` = size, and
-as plain `ByoiInstallation` resources sharing the default provider, whose process serves four calls at once.
-Both are compared with one install, run the same way.
+Each size runs twice on a fresh emulator, as `pulumi up --skip-preview --parallel N` of a new stack of
+`benchmarks/program` by the real Pulumi CLI (N at least the size, so that the engine's own bound is not what
+is measured): as a `ByoiFleet` with `canary=0` and `max_parallel` = size, and as plain `ByoiInstallation`
+resources sharing the default provider, whose process serves four calls at once. Both are compared with one
+install, run the same way.
 
 The clocks are compressed (`--speed`), but starting provider processes and answering Checks is not: the
 "projected" ratio keeps those seconds as they are and puts the installs back at OVH's pace (the emulated
@@ -13,26 +14,14 @@ length the emulator recorded), which is what a user with real servers would see.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ovh_byoi import ByoiFleet, ByoiInstallation
-from ovh_byoi_harness.engine import LocalEngine
-from ovh_emulator.testing import RunningEmulator, start_emulator
+from ovh_emulator.testing import start_emulator
 
-from .common import (
-    EFI_DEBIAN,
-    SECRET_CONFIG,
-    Figure,
-    images,
-    provider_env,
-    server_names,
-    sha512,
-    stack_config,
-    task_times,
-)
+from .common import EFI_DEBIAN, Figure, bench_stack, images, server_names, sha512, task_times
 
 RATIO_GOAL = 1.2
 
@@ -67,47 +56,27 @@ class Run:
         return self.wall - busy + busy * speed
 
 
-def _program(
-    emulator: RunningEmulator, image: Path, servers: list[str], *, fleet: bool
-) -> Callable[[], None]:
-    shared: dict[str, Any] = {
-        "image_url": emulator.image_url(image.name),
-        "image_type": "qcow2",
-        "image_checksum": sha512(image),
-        "efi_bootloader_path": EFI_DEBIAN,
-        "preflight": "off",
-    }
-
-    def as_fleet() -> None:
-        everyone: dict[str, dict[str, Any]] = {name: {} for name in servers}
-        ByoiFleet("web", servers=everyone, canary=0, max_parallel=len(servers), **shared)
-
-    def as_installations() -> None:
-        for name in servers:
-            ByoiInstallation(f"web-{name}", service_name=name, **shared)
-
-    return as_fleet if fleet else as_installations
-
-
 def run(size: int, *, fleet: bool, speed: float, work: Path) -> Run:
     image = images(work / "images")["small.qcow2"]
     servers = server_names(size)
     folder = Path(tempfile.mkdtemp(dir=work))
     with start_emulator(servers=size, speed=speed, images=image.parent) as emulator:
-        engine = LocalEngine(
-            folder / "state.json",
-            config=stack_config(emulator),
-            secret_config=SECRET_CONFIG,
-            env=provider_env(speed, folder),
-            cwd=folder,
-            passphrase="benchmark",
-            parallel=max(64, 2 * size + 8),
-        )
-        result = engine.up(_program(emulator, image, servers, fleet=fleet)).raise_for_errors()
+        shared: dict[str, Any] = {
+            "image_url": emulator.image_url(image.name),
+            "image_type": "qcow2",
+            "image_checksum": sha512(image),
+            "efi_bootloader_path": EFI_DEBIAN,
+            "preflight": "off",
+        }
+        shape = "fleet" if fleet else "installations"
+        stack = bench_stack(emulator, folder, servers, shape=shape, shared=shared, speed=speed)
+        started = time.time()
+        stack.up("--parallel", str(max(64, 2 * size + 8)))
+        ended = time.time()
         times = task_times(emulator)
     installs = [(start, done) for start, done in times.values() if done is not None]
     assert len(installs) == size, f"{len(installs)} installs for {size} servers"
-    return Run(size, result.started, result.ended, installs)
+    return Run(size, started, ended, installs)
 
 
 def figure(*, speed: float = 60.0, sizes: tuple[int, ...] = (4, 16, 64)) -> Figure:

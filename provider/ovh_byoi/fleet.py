@@ -10,12 +10,19 @@ Design notes (see the facts about Pulumi's dynamic providers for why):
   good: a resource whose provider changes is replaced, which here means erased, by engines released before
   February 2025 (pulumi/pulumi#18509; later ones ask the provider's DiffConfig, which the dynamic provider
   does not implement). Adding or removing servers, or changing `canary` or `max_parallel`, moves no server
-  to another provider. The cost is one provider process per server per run (about 50 MB, and a second of
-  start-up spent one server after the other, as the engine loads providers; see `benchmarks/`).
+  to another provider; but a change of the providers' inputs (rotated credentials) would still replace every
+  server on those older engines. So the fleet refuses to run on a CLI it cannot show to be 3.151 or later
+  (`require_engine_version`): the engine answers `RequirePulumiVersion` from 3.217; from 3.182 it supports
+  resource hooks, which tells the same; an older engine gives a program no way to tell 3.151 from 3.150.
+  The cost is one provider process per server per run (about 50 MB, and a second of start-up spent one
+  server after the other, as the engine loads providers; see `benchmarks/`).
 - Explicit providers do not receive the stack config: each one gets the `ovh:*` keys the provider's
   `configure()` reads as its own properties, the secret ones wrapped as secrets so that the state keeps
   them encrypted. Keys left unset are left out: the provider then falls back to OVH_* variables and
   ovh.conf, as the default provider does.
+- The engine runs at most `--parallel` steps at once (default 4 x the CPUs, or PULUMI_PARALLEL): a batch
+  larger than that runs `--parallel` at a time, still after the previous batch. A program cannot raise it,
+  so the fleet warns, naming the flag, when its largest batch is over it.
 - Batches are fixed by sorted service names: the first `canary` servers, then runs of `max_parallel`. Every
   child of a batch `depends_on` the whole previous batch; the SDK registers a resource only once its
   dependencies are done and never when one failed, so a failure stops the rollout where it is. Dependencies
@@ -27,15 +34,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+import grpc
 import pulumi
+from pulumi.runtime import settings
 from pulumi.runtime.config import is_config_secret
+from pulumi.runtime.proto import engine_pb2, resource_pb2
 
 from .ovh_api import CONFIG_KEYS
 from .resource import ByoiInstallation
 
-__all__ = ["ByoiFleet"]
+__all__ = ["MINIMUM_PULUMI_VERSION", "ByoiFleet", "require_engine_version"]
 
 DEFAULT_MAX_PARALLEL: Final = 4
+# The first CLI on which moving a resource to another explicit provider, or changing that provider's inputs,
+# is not a replacement (pulumi/pulumi#18509): below it, a fleet could reinstall servers nobody changed.
+# scripts/get-pulumi's PULUMI_MINIMUM and the README say the same.
+MINIMUM_PULUMI_VERSION: Final = "3.151.0"
+# The first engine that answers a program's RequirePulumiVersion, and the first that supports resource hooks:
+# both later than the minimum, so either proves it.
+ENGINE_WITH_VERSION_CHECK: Final = "3.217.0"
+ENGINE_WITH_RESOURCE_HOOKS: Final = "3.182.0"
 DYNAMIC_PROVIDER_PACKAGE: Final = "pulumi-python"
 # Credentials the provider's configure() reads that must stay encrypted in the state.
 SECRET_SETTINGS: Final = frozenset({"application_secret", "consumer_key", "client_secret"})
@@ -82,6 +100,46 @@ def provider_credentials() -> dict[str, pulumi.Input[str]]:
             if value is not None:
                 properties[key] = value
     return properties
+
+
+def require_engine_version(fleet: str, minimum: str = MINIMUM_PULUMI_VERSION) -> None:
+    """Raise unless the engine running this program is the Pulumi CLI `minimum` or later.
+
+    Does nothing outside a real engine (unit tests under Pulumi's mocks have no engine to ask).
+    """
+    engine = settings.get_engine()
+    ask = getattr(engine, "RequirePulumiVersion", None)
+    if ask is None:
+        return
+    upgrade = (
+        f"Fix: upgrade the Pulumi CLI to {minimum} or later (`pulumi version` shows yours; "
+        "https://www.pulumi.com/docs/install/)."
+    )
+    try:
+        ask(engine_pb2.RequirePulumiVersionRequest(pulumi_version_range=f">={minimum}"))
+        return
+    except grpc.RpcError as error:
+        if error.code() != grpc.StatusCode.UNIMPLEMENTED:
+            raise pulumi.RunError(
+                f"ByoiFleet {fleet} needs the Pulumi CLI {minimum} or later: the engine says "
+                f"{error.details()!r}. Older CLIs replace (reinstall) a server when its provider's settings "
+                f"change. {upgrade}"
+            ) from None
+    # Engines older than the version check: one that supports resource hooks is recent enough.
+    if settings.monitor_supports_feature(resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_HOOKS):
+        return
+    raise pulumi.RunError(
+        f"ByoiFleet {fleet} needs the Pulumi CLI {minimum} or later, and this one is older than "
+        f"{ENGINE_WITH_RESOURCE_HOOKS}: it cannot tell a program its version, so the fleet cannot make "
+        f"sure it is not older than {minimum}, on which a change of a server's provider settings replaces "
+        f"(reinstalls) the server. {upgrade}"
+    )
+
+
+def engine_parallel() -> int | None:
+    """The engine's `--parallel` as it passed it to this program, or None when unknown."""
+    parallel = getattr(settings.SETTINGS, "parallel", None)
+    return parallel if isinstance(parallel, int) and parallel > 0 else None
 
 
 def _check_int(fleet: str, name: str, value: Any, minimum: int) -> int:
@@ -171,6 +229,7 @@ class ByoiFleet(pulumi.ComponentResource):
         overrides = _server_overrides(name, servers)
         canary = _check_int(name, "canary", canary, 0)
         max_parallel = _check_int(name, "max_parallel", max_parallel, 1)
+        require_engine_version(name)
         super().__init__("ovh_byoi:index:ByoiFleet", name, None, opts)
 
         shared: dict[str, Any] = {
@@ -191,6 +250,16 @@ class ByoiFleet(pulumi.ComponentResource):
         }
         credentials = provider_credentials()
         self.batches = rollout_batches(list(overrides), canary=canary, max_parallel=max_parallel)
+        largest = max((len(batch) for batch in self.batches), default=0)
+        parallel = engine_parallel()
+        if parallel is not None and largest > parallel:
+            pulumi.log.warn(
+                f"ByoiFleet {name}: batches of up to {largest} servers, but this run's --parallel is "
+                f"{parallel}: at most {parallel} install at once, the others of a batch as those finish. "
+                f"Fix: `pulumi up --parallel {largest}` (or PULUMI_PARALLEL={largest}), "
+                f"or max_parallel={parallel}.",
+                resource=self,
+            )
         self.installations = {}
         previous: list[pulumi.Resource] = []
         for batch in self.batches:

@@ -1,4 +1,4 @@
-"""Fleets run by LocalEngine (one real provider process per provider resource) against a fresh emulator.
+"""Fleets run by the real Pulumi CLI (`program/`, one ByoiFleet from the stack config) on a fresh emulator.
 
 What the emulator did is read from its own records: the install history of each server (task ids, statuses,
 start and end dates) and, for the order of events closer than the dates' one-second resolution, the log line
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ovh_byoi import ByoiFleet
-from ovh_byoi_harness.engine import LocalEngine
 from ovh_emulator.testing import RunningEmulator
+from testkit.pulumi_cli import PulumiStack, Run
 
+PROGRAM = Path(__file__).resolve().parent / "program"
+CONFIG_KEY = "fleet-tests:fleet"
 EFI_DEBIAN = r"\efi\debian\grubx64.efi"
 REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
-SECRET_CONFIG = frozenset({"ovh:applicationSecret", "ovh:consumerKey"})
 
 _STARTED = re.compile(r"task (?P<task>\d+): \S+ reinstall of (?P<server>\S+) started")
 _ENDED = re.compile(r"task (?P<task>\d+): (?:\S+ now runs \S+|(?:customerError|ovhError|cancelled) on \S+:)")
@@ -34,21 +35,6 @@ _ENDED = re.compile(r"task (?P<task>\d+): (?:\S+ now runs \S+|(?:customerError|o
 def server_names(count: int, first: int = 1) -> list[str]:
     """The emulator's naming: ns1000001.emulator.ovh, ns1000002.emulator.ovh, ..."""
     return [f"ns{1_000_000 + number}.emulator.ovh" for number in range(first, first + count)]
-
-
-def stack_config(emulator: RunningEmulator) -> dict[str, str]:
-    """The stack config a user sets with `pulumi config set ovh:... [--secret]`, pointing at the emulator."""
-    return {
-        "ovh:endpoint": emulator.url,
-        "ovh:applicationKey": emulator.application_key,
-        "ovh:applicationSecret": emulator.application_secret,
-        "ovh:consumerKey": emulator.consumer_key,
-    }
-
-
-def provider_env(folder: Path) -> dict[str, str]:
-    """Providers wait in step with the emulator's clock (600 times OVH's) and journal in the test's folder."""
-    return {"OVH_BYOI_TIME_SCALE": "600", "OVH_BYOI_JOURNAL": str(folder / "journal" / "reinstalls.sqlite")}
 
 
 def writes(emulator: RunningEmulator) -> dict[str, int]:
@@ -132,55 +118,70 @@ class Timeline:
             assert max(str(i.done_date) for i in finished) <= min(i.start_date for i in following)
 
 
-@pytest.fixture
-def engine(emulator: RunningEmulator, tmp_path: Path) -> LocalEngine:
-    """A stack whose config holds the OVH credentials, secrets as `pulumi config set --secret` stores them."""
-    return LocalEngine(
-        tmp_path / "state.json",
-        config=stack_config(emulator),
-        secret_config=SECRET_CONFIG,
-        env=provider_env(tmp_path),
-        cwd=tmp_path,
-        passphrase="fleet stack passphrase",
-    )
+class FleetStack:
+    """A stack of `program/`: one ByoiFleet `web` whose keyword arguments are the stack config's `fleet`."""
 
+    def __init__(self, emulator: RunningEmulator, images: Mapping[str, Path], folder: Path) -> None:
+        self.emulator = emulator
+        self.images = images
+        self.stack = PulumiStack.create(PROGRAM, folder, "fleet", emulator=emulator)
 
-FleetProgram = Callable[..., Callable[[], None]]
-
-
-@pytest.fixture
-def fleet_program(emulator: RunningEmulator, test_images: dict[str, Path]) -> FleetProgram:
-    """`fleet_program(servers, image=..., **options)`: a program declaring one ByoiFleet `web` of `servers`
-    (service names; each gets the hostname web-<nn>) installing one of the emulator's images with its
-    checksum. The fleet object is kept in `program.fleets` once the program ran."""
-
-    def make(servers: Sequence[str], *, image: str = "small.qcow2", **options: Any) -> Callable[[], None]:
-        path = test_images[image]
-        overrides: Mapping[str, Mapping[str, Any]] = {
-            service_name: {"hostname": f"web-{service_name.split('.')[0][-2:]}"} for service_name in servers
+    def settings(
+        self, servers: Sequence[str], *, image: str = "small.qcow2", **options: Any
+    ) -> dict[str, Any]:
+        """`servers` (each with the hostname web-<nn>) installing one of the emulator's images with its
+        checksum; a canary and batches of two unless `options` say otherwise."""
+        return {
+            "servers": {name: {"hostname": f"web-{name.split('.')[0][-2:]}"} for name in servers},
+            "image_url": self.emulator.image_url(image),
+            "image_type": "qcow2" if image.endswith(".qcow2") else "raw",
+            "image_checksum": sha512(self.images[image]),
+            "efi_bootloader_path": EFI_DEBIAN,
+            "canary": 1,
+            "max_parallel": 2,
+            **options,
         }
-        options.setdefault("canary", 1)
-        options.setdefault("max_parallel", 2)
-        image_url = options.pop("image_url", emulator.image_url(image))
-        fleets: list[ByoiFleet] = []
 
-        def program() -> None:
-            fleets.append(
-                ByoiFleet(
-                    "web",
-                    servers=overrides,
-                    image_url=image_url,
-                    image_type="qcow2" if image.endswith(".qcow2") else "raw",
-                    image_checksum=sha512(path),
-                    efi_bootloader_path=EFI_DEBIAN,
-                    **options,
-                )
-            )
+    def declare(self, servers: Sequence[str], **options: Any) -> None:
+        """The fleet of the next run (an edit of the stack config, as a user's pull request makes)."""
+        self.stack.set_config({CONFIG_KEY: self.settings(servers, **options)})
 
-        program.fleets = fleets  # type: ignore[attr-defined]
-        return program
+    def up(self, *args: str, expect: int | None = 0) -> Run:
+        return self.stack.up(*args, expect=expect)
 
-    return make
+    def preview(self, *args: str, expect: int | None = 0) -> Run:
+        return self.stack.preview(*args, expect=expect)
+
+    def steps(self, *args: str) -> dict[str, str]:
+        """What `pulumi preview --json ARGS` would do to each resource, by name (`same` left out)."""
+        output = self.stack.preview("--json", *args).output
+        document = json.loads(output[output.index("{") :])
+        return {
+            step["urn"].rsplit("::", 1)[1]: step["op"]
+            for step in document.get("steps", [])
+            if step["op"] != "same"
+        }
+
+    def installations(self) -> dict[str, dict[str, Any]]:
+        """The servers' ByoiInstallation resources in the state, by service name."""
+        return {
+            resource["inputs"]["service_name"]: resource
+            for resource in self.stack.resources("ByoiInstallation").values()
+        }
+
+    def providers(self) -> dict[str, dict[str, Any]]:
+        """The explicit providers in the state, by name."""
+        return self.stack.resources("pulumi:providers:pulumi-python")
+
+    def homes(self) -> dict[str, str]:
+        """Each server's provider reference (`urn::id`), by service name."""
+        return {name: resource["provider"] for name, resource in self.installations().items()}
+
+
+@pytest.fixture
+def fleet(emulator: RunningEmulator, test_images: dict[str, Path], tmp_path: Path) -> FleetStack:
+    """A new stack of the fleet program on a fresh emulator, its credentials set with `--secret`."""
+    return FleetStack(emulator, test_images, tmp_path)
 
 
 class HeldImageServer:
@@ -251,11 +252,11 @@ class HeldImageServer:
 
 
 @pytest.fixture
-def held_image(test_images: dict[str, Path]) -> Iterator[Callable[[int], HeldImageServer]]:
+def held_image(test_images: dict[str, Path]) -> Iterator[Callable[..., HeldImageServer]]:
     servers: list[HeldImageServer] = []
 
-    def make(expected: int) -> HeldImageServer:
-        server = HeldImageServer(test_images["small.qcow2"], expected).__enter__()
+    def make(expected: int, image: str = "small.qcow2") -> HeldImageServer:
+        server = HeldImageServer(test_images[image], expected).__enter__()
         servers.append(server)
         return server
 

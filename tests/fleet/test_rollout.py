@@ -1,22 +1,13 @@
-"""ByoiFleet rollouts under LocalEngine, with real provider processes, checked on the emulator's records."""
+"""ByoiFleet rollouts under the real Pulumi CLI, checked on the emulator's records and the stack's state."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from ovh_byoi import ByoiFleet
 from ovh_byoi.fleet import rollout_batches
-from ovh_byoi_harness.engine import LocalEngine
 from ovh_emulator.testing import RunningEmulator
 
-from .conftest import (
-    REINSTALL,
-    FleetProgram,
-    HeldImageServer,
-    Timeline,
-    server_names,
-    writes,
-)
+from .conftest import REINSTALL, FleetStack, HeldImageServer, Timeline, server_names, writes
 
 SERVERS = server_names(4)  # the emulator fixture's servers
 S1, S2, S3, S4 = SERVERS
@@ -31,137 +22,181 @@ def provider(service_name: str) -> str:
 
 
 def test_the_canary_ends_before_the_first_batch_starts_batches_follow_each_other_and_a_rerun_does_nothing(
-    engine: LocalEngine, emulator: RunningEmulator, fleet_program: FleetProgram
+    fleet: FleetStack, emulator: RunningEmulator
 ) -> None:
-    program = fleet_program(SERVERS, canary=1, max_parallel=2)
+    fleet.declare(SERVERS, canary=1, max_parallel=2)
 
-    result = engine.up(program).raise_for_errors()
+    fleet.up()
 
-    [fleet] = program.fleets  # type: ignore[attr-defined]
-    assert fleet.batches == [[S1], [S2, S3], [S4]]
+    batches = fleet.stack.outputs()["batches"]
+    assert batches == [[S1], [S2, S3], [S4]]
     timeline = Timeline(emulator)
     assert sorted(timeline.servers()) == SERVERS, timeline.show()
-    timeline.assert_in_order(fleet.batches)
-    # The engine saw the same: no step of a batch began before every step of the one before had ended.
-    steps = {name: result.step(child(name)) for name in SERVERS}
-    assert steps[S1].ended <= min(steps[S2].started, steps[S3].started)
-    assert max(steps[S2].ended, steps[S3].ended) <= steps[S4].started
+    timeline.assert_in_order(batches)
     assert writes(emulator) == {REINSTALL: 4}
 
-    again = engine.up(program, expect_no_changes=True).raise_for_errors()
+    fleet.preview("--expect-no-changes")
+    fleet.up("--expect-no-changes")
 
-    assert set(again.summary()) == {"same"}
     assert writes(emulator) == {REINSTALL: 4}
 
 
 def test_each_server_has_a_provider_of_its_own_given_the_stack_credentials_which_stay_secret(
-    engine: LocalEngine, emulator: RunningEmulator, fleet_program: FleetProgram
+    fleet: FleetStack, emulator: RunningEmulator
 ) -> None:
-    result = engine.up(fleet_program([S1, S2])).raise_for_errors()
+    fleet.declare([S1, S2])
+    # What a user keeps in plain config stays plain; what they set with --secret stays secret.
+    fleet.stack.run("config", "set", "ovh:applicationKey", emulator.application_key)
 
-    for service_name in (S1, S2):
-        installation = engine.resource(child(service_name))
-        own = engine.resource(provider(service_name))
-        assert installation.provider == f"{own.urn}::{own.id}"
-        assert own.inputs["ovh:endpoint"] == emulator.url
-        assert own.inputs["ovh:applicationKey"] == emulator.application_key
-        assert own.inputs["ovh:applicationSecret"] == emulator.application_secret
-        assert {"ovh:applicationSecret", "ovh:consumerKey"} <= own.secret_inputs
-        assert "ovh:endpoint" not in own.secret_inputs
-    # Explicit providers get no stack config from the engine: the installs worked on what the fleet passed.
-    assert {line.provider for line in result.provider_output} == {provider(S1), provider(S2)}
-    stored = engine.state_path.read_text()
-    assert emulator.application_secret not in stored
-    assert emulator.consumer_key not in stored
-    assert emulator.application_secret not in result.printed()
+    run = fleet.up()
+
+    providers = fleet.providers()
+    assert set(providers) == {provider(S1), provider(S2)}
+    for service_name, installation in fleet.installations().items():
+        own = providers[provider(service_name)]
+        assert installation["provider"] == f"{own['urn']}::{own['id']}"
+        inputs = own["inputs"]
+        assert inputs["ovh:applicationKey"] == emulator.application_key
+        # Set with `pulumi config set --secret`: the provider's inputs keep them secret.
+        for key, value in (
+            ("ovh:applicationSecret", emulator.application_secret),
+            ("ovh:consumerKey", emulator.consumer_key),
+        ):
+            assert isinstance(inputs[key], dict) and inputs[key]["plaintext"] == f'"{value}"', inputs[key]
+    stored = fleet.stack.raw_state()
+    for secret in (emulator.application_secret, emulator.consumer_key):
+        assert secret not in stored
+        assert secret not in run.output
+    assert writes(emulator) == {REINSTALL: 2}
 
 
 def test_a_failing_canary_leaves_every_other_server_untouched_and_the_next_up_goes_on(
-    engine: LocalEngine, emulator: RunningEmulator, fleet_program: FleetProgram
+    fleet: FleetStack, emulator: RunningEmulator
 ) -> None:
-    program = fleet_program(SERVERS, canary=1, max_parallel=3)
+    fleet.declare(SERVERS, canary=1, max_parallel=3)
     emulator.set_faults({"rules": [{"task": "ovhError", "serviceName": S1, "times": 1}]})
 
-    failed = engine.up(program)
+    failed = fleet.up(expect=None)
 
-    assert not failed.ok
-    [(urn, reason)] = failed.errors.items()
-    assert urn.endswith(child(S1)) and "ovhError" in reason, reason
+    assert failed.returncode != 0
+    assert "ovhError" in failed.output, failed
     timeline = Timeline(emulator)
     assert [(i.service_name, i.status) for i in timeline.installs] == [(S1, "ovhError")]
     assert writes(emulator) == {REINSTALL: 1}
-    installed = {resource.name for resource in engine.resources()}
-    assert not installed & {child(S2), child(S3), child(S4)}
+    assert set(fleet.installations()) == set(), "no server of a later batch was even created"
 
     emulator.set_faults({})
-    engine.up(program).raise_for_errors()
+    fleet.up()
 
     timeline = Timeline(emulator)
     assert [i.status for i in timeline.of(S1)] == ["ovhError", "done"]
     timeline.assert_in_order([[S1], [S2, S3, S4]])
 
 
-def test_max_parallel_twelve_runs_twelve_installs_at_once(
-    engine: LocalEngine,
+def test_a_batch_larger_than_the_engines_parallel_is_warned_about_and_runs_parallel_at_a_time(
+    fleet: FleetStack,
     emulator: RunningEmulator,
-    fleet_program: FleetProgram,
-    held_image: Callable[[int], HeldImageServer],
+    held_image: Callable[..., HeldImageServer],
 ) -> None:
-    servers = server_names(12)
+    servers = server_names(6)
     for service_name in servers[len(SERVERS) :]:
         emulator.add_server(service_name)
-    # OVH's installer downloads the image mid-install: each download is held until all twelve have begun.
-    # Preflight, which would read the image first, is off so that only installs download it; the deadline
-    # (in OVH time, 600 times faster here) leaves room for the twelve provider processes to start on a busy
-    # machine.
-    image = held_image(12)
-    program = fleet_program(
-        servers, canary=0, max_parallel=12, image_url=image.url, preflight="off", timeout_minutes=24 * 60
-    )
+    # OVH's installer downloads the image mid-install: each download is held until `expected` of them are
+    # under way at once, so the most held together is how many installs ran together. Preflight, which
+    # would read the image first, is off; the deadline (in OVH time, 600 times faster here) leaves room for
+    # the provider processes to start on a busy machine.
+    options = {"canary": 0, "max_parallel": 6, "preflight": "off", "timeout_minutes": 24 * 60}
+    capped = held_image(4)
+    fleet.declare(servers, image_url=capped.url, **options)
 
-    engine.up(program).raise_for_errors()
+    run = fleet.up("--parallel", "4")
 
-    assert image.most_at_once == 12
+    assert "batches of up to 6 servers, but this run's --parallel is 4" in run.output, run
+    assert "Fix: `pulumi up --parallel 6` (or PULUMI_PARALLEL=6), or max_parallel=4." in run.output
+    assert capped.most_at_once == 4
     timeline = Timeline(emulator)
-    assert [i.status for i in timeline.installs] == ["done"] * 12, timeline.show()
-    last_start = max(install.started for install in timeline.installs)
-    first_end = min(install.ended for install in timeline.installs if install.ended is not None)
-    assert last_start < first_end, timeline.show()
+    assert [i.status for i in timeline.installs] == ["done"] * 6, timeline.show()
+    assert writes(emulator) == {REINSTALL: 6}
+
+    # With --parallel as large as the batch, the whole batch installs at once, and nothing is said.
+    uncapped = held_image(6, "small.raw")
+    fleet.declare(servers, image="small.raw", image_url=uncapped.url, **options)
+
+    run = fleet.up("--parallel", "6")
+
+    assert "--parallel is" not in run.output
+    assert uncapped.most_at_once == 6
+    newest = [Timeline(emulator).last(name) for name in servers]
+    assert [i.status for i in newest] == ["done"] * 6
+    assert max(i.started for i in newest) < min(i.ended for i in newest if i.ended is not None)
     assert writes(emulator) == {REINSTALL: 12}
 
 
-def test_adding_a_server_installs_only_it_and_moves_no_other_server_to_another_provider(
-    engine: LocalEngine, emulator: RunningEmulator, fleet_program: FleetProgram
+def test_adding_removing_servers_and_changing_batches_reinstall_no_other_server_nor_move_its_provider(
+    fleet: FleetStack, emulator: RunningEmulator
 ) -> None:
-    engine.up(fleet_program([S2, S3, S4], canary=1, max_parallel=1)).raise_for_errors()
-    homes = {name: engine.resource(child(name)).provider for name in (S2, S3, S4)}
+    fleet.declare([S2, S3, S4], canary=1, max_parallel=1)
+    fleet.up()
+    homes = fleet.homes()
 
-    # S1 sorts first: it becomes the canary and every other server moves to a later batch.
-    program = fleet_program(SERVERS, canary=1, max_parallel=1)
-    added = engine.up(program).raise_for_errors()
+    # S1 sorts first: it becomes the canary, every other server moves to a later batch, batches grow to 3.
+    fleet.declare(SERVERS, canary=1, max_parallel=3)
 
-    [fleet] = program.fleets  # type: ignore[attr-defined]
-    assert fleet.batches == [[S1], [S2], [S3], [S4]]
-    changed = {step.name: step.op for step in added.changes()}
-    assert changed == {child(S1): "create", provider(S1): "create"}
-    assert {name: engine.resource(child(name)).provider for name in (S2, S3, S4)} == homes
+    assert fleet.steps() == {child(S1): "create", provider(S1): "create"}
+    fleet.up()
+    assert {name: home for name, home in fleet.homes().items() if name != S1} == homes
     assert [install.service_name for install in Timeline(emulator).installs] == [S2, S3, S4, S1]
     assert writes(emulator) == {REINSTALL: 4}
 
+    # S3 leaves the fleet: its installation and its provider are deleted from the stack, the server is left
+    # as it is; the others change batches again.
+    fleet.declare([S1, S2, S4], canary=2, max_parallel=1)
+
+    assert fleet.steps() == {child(S3): "delete", provider(S3): "delete"}
+    fleet.up()
+    assert set(fleet.installations()) == {S1, S2, S4}
+    assert {name: fleet.homes()[name] for name in (S2, S4)} == {name: homes[name] for name in (S2, S4)}
+    assert [entry["status"] for entry in emulator.server(S3)["installs"]] == ["done"]
+    assert writes(emulator) == {REINSTALL: 4}
+    fleet.preview("--expect-no-changes")
+
+
+def test_new_provider_settings_update_the_providers_and_reinstall_nothing(
+    fleet: FleetStack, emulator: RunningEmulator
+) -> None:
+    fleet.declare([S1, S2])
+    fleet.up()
+    homes = fleet.homes()
+
+    # Another spelling of the same endpoint stands for rotated credentials: every provider's inputs change.
+    moved = emulator.url.replace("127.0.0.1", "localhost")
+    fleet.stack.run("config", "set", "--secret", "ovh:endpoint", moved)
+
+    steps = fleet.steps()
+    assert steps == {provider(S1): "update", provider(S2): "update"}, steps
+    fleet.up()
+
+    assert {name: installation["provider"] for name, installation in fleet.installations().items()} == homes
+    assert all(home for home in homes.values())
+    assert {provider["inputs"]["ovh:endpoint"]["plaintext"] for provider in fleet.providers().values()} == {
+        f'"{moved}"'
+    }
+    assert writes(emulator) == {REINSTALL: 2}
+
 
 def test_a_new_checksum_previews_as_replacements_then_rolls_through_the_fleet_in_order(
-    engine: LocalEngine, emulator: RunningEmulator, fleet_program: FleetProgram
+    fleet: FleetStack, emulator: RunningEmulator
 ) -> None:
-    engine.up(fleet_program(SERVERS, image="small.qcow2")).raise_for_errors()
-    new_image = fleet_program(SERVERS, image="small.raw")
+    fleet.declare(SERVERS, image="small.qcow2")
+    fleet.up()
+    fleet.declare(SERVERS, image="small.raw")
 
-    preview = engine.preview(new_image).raise_for_errors()
-
-    assert {step.name: step.op for step in preview.changes()} == {child(name): "replace" for name in SERVERS}
-    assert all("image_checksum" in step.replaces for step in preview.changes())
+    assert fleet.steps() == {child(name): "replace" for name in SERVERS}
+    diff = fleet.preview("--diff").output
+    assert diff.count("image_checksum") >= len(SERVERS), diff
     assert writes(emulator) == {REINSTALL: 4}
 
-    engine.up(new_image).raise_for_errors()
+    fleet.up()
 
     timeline = Timeline(emulator)
     for name in SERVERS:
@@ -172,28 +207,43 @@ def test_a_new_checksum_previews_as_replacements_then_rolls_through_the_fleet_in
 
 
 def test_bad_fleet_settings_are_refused_naming_the_setting_and_the_fix(
-    engine: LocalEngine, emulator: RunningEmulator, fleet_program: FleetProgram
+    fleet: FleetStack, emulator: RunningEmulator
 ) -> None:
-    def typo() -> None:
-        ByoiFleet(
-            "web",
-            servers={S1: {"hostnam": "web-1"}},
-            image_url=emulator.image_url("small.qcow2"),
-            image_type="qcow2",
-            efi_bootloader_path=r"\efi\debian\grubx64.efi",
-        )
+    settings = fleet.settings([S1])
+    settings["servers"] = {S1: {"hostnam": "web-1"}}
+    fleet.stack.set_config({"fleet-tests:fleet": settings})
 
-    misspelt = engine.preview(typo)
+    misspelt = fleet.preview(expect=None)
 
-    assert misspelt.program_error is not None
-    assert f"{S1} sets hostnam, which a server cannot set" in misspelt.program_error
-    assert "Fix: use only image_url, image_type," in misspelt.program_error
+    assert misspelt.returncode != 0
+    assert f"{S1} sets hostnam, which a server cannot set" in misspelt.output, misspelt
+    assert "Fix: use only image_url, image_type," in misspelt.output
 
-    no_batch = engine.preview(fleet_program([S1], max_parallel=0))
+    fleet.declare([S1], max_parallel=0)
+    no_batch = fleet.preview(expect=None)
 
-    assert no_batch.program_error is not None
-    assert "max_parallel must be a whole number of at least 1, got 0. Fix:" in no_batch.program_error
+    assert no_batch.returncode != 0
+    assert "max_parallel must be a whole number of at least 1, got 0. Fix:" in no_batch.output, no_batch
     assert emulator.stats() == {}
+
+
+def test_a_cli_older_than_the_fleet_needs_is_refused_before_anything_runs(
+    fleet: FleetStack, emulator: RunningEmulator
+) -> None:
+    # No CLI older than the minimum is at hand: asking this one for an impossible version takes the path an
+    # old CLI takes, through the real engine's answer.
+    fleet.declare(SERVERS)
+    fleet.stack.set_config({"fleet-tests:requireVersion": "99.0.0"})
+
+    refused = fleet.up(expect=None)
+
+    assert refused.returncode != 0
+    assert "ByoiFleet web needs the Pulumi CLI 99.0.0 or later: the engine says" in refused.output, refused
+    assert "does not satisfy the version range" in refused.output
+    assert "Fix: upgrade the Pulumi CLI to 99.0.0 or later" in refused.output
+    assert "Traceback" not in refused.output
+    assert emulator.stats() == {}
+    assert fleet.installations() == {}
 
 
 def test_batches_are_the_canary_then_runs_of_max_parallel_by_service_name() -> None:
