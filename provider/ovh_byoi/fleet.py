@@ -11,9 +11,10 @@ Design notes (see the facts about Pulumi's dynamic providers for why):
   February 2025 (pulumi/pulumi#18509; later ones ask the provider's DiffConfig, which the dynamic provider
   does not implement). Adding or removing servers, or changing `canary` or `max_parallel`, moves no server
   to another provider; but a change of the providers' inputs (rotated credentials) would still replace every
-  server on those older engines. So the fleet refuses to run on a CLI it cannot show to be 3.151 or later
+  server on those older engines. So the fleet refuses to run on a CLI it cannot show to be safe
   (`require_engine_version`): the engine answers `RequirePulumiVersion` from 3.217; from 3.182 it supports
-  resource hooks, which tells the same; an older engine gives a program no way to tell 3.151 from 3.150.
+  resource hooks, which tells the same; an older engine gives a program no way to tell 3.151 from 3.150,
+  so 3.182 is the minimum.
   The cost is one provider process per server per run (about 50 MB, and a second of start-up spent one
   server after the other, as the engine loads providers; see `benchmarks/`).
 - Explicit providers do not receive the stack config: each one gets the `ovh:*` keys the provider's
@@ -48,12 +49,10 @@ __all__ = ["MINIMUM_PULUMI_VERSION", "ByoiFleet", "require_engine_version"]
 DEFAULT_MAX_PARALLEL: Final = 4
 # The first CLI on which moving a resource to another explicit provider, or changing that provider's inputs,
 # is not a replacement (pulumi/pulumi#18509): below it, a fleet could reinstall servers nobody changed.
-# scripts/get-pulumi's PULUMI_MINIMUM and the README say the same.
-MINIMUM_PULUMI_VERSION: Final = "3.151.0"
-# The first engine that answers a program's RequirePulumiVersion, and the first that supports resource hooks:
-# both later than the minimum, so either proves it.
-ENGINE_WITH_VERSION_CHECK: Final = "3.217.0"
-ENGINE_WITH_RESOURCE_HOOKS: Final = "3.182.0"
+ENGINE_WITHOUT_PROVIDER_REPLACEMENT: Final = "3.151.0"
+# The first engine a program can recognise as not older than that: it supports resource hooks (3.217 and
+# later also answer RequirePulumiVersion). scripts/get-pulumi's PULUMI_MINIMUM and the README say the same.
+MINIMUM_PULUMI_VERSION: Final = "3.182.0"
 DYNAMIC_PROVIDER_PACKAGE: Final = "pulumi-python"
 # Credentials the provider's configure() reads that must stay encrypted in the state.
 SECRET_SETTINGS: Final = frozenset({"application_secret", "consumer_key", "client_secret"})
@@ -129,10 +128,9 @@ def require_engine_version(fleet: str, minimum: str = MINIMUM_PULUMI_VERSION) ->
     if settings.monitor_supports_feature(resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_HOOKS):
         return
     raise pulumi.RunError(
-        f"ByoiFleet {fleet} needs the Pulumi CLI {minimum} or later, and this one is older than "
-        f"{ENGINE_WITH_RESOURCE_HOOKS}: it cannot tell a program its version, so the fleet cannot make "
-        f"sure it is not older than {minimum}, on which a change of a server's provider settings replaces "
-        f"(reinstalls) the server. {upgrade}"
+        f"ByoiFleet {fleet} needs the Pulumi CLI {minimum} or later, and this one is older: CLIs before "
+        f"{ENGINE_WITHOUT_PROVIDER_REPLACEMENT} replace (reinstall) a server when its provider's settings "
+        f"change, and CLIs before {minimum} cannot show a program they are not that old. {upgrade}"
     )
 
 

@@ -53,9 +53,9 @@ def test_an_engine_older_than_resource_hooks_is_refused_with_the_reason_and_the_
         fleet.require_engine_version("web")
 
     message = str(refused.value)
-    assert "needs the Pulumi CLI 3.151.0 or later, and this one is older than 3.182.0" in message
-    assert "replaces (reinstalls) the server" in message
-    assert "Fix: upgrade the Pulumi CLI to 3.151.0 or later" in message
+    assert "needs the Pulumi CLI 3.182.0 or later, and this one is older" in message
+    assert "replace (reinstall) a server when its provider's settings change" in message
+    assert "Fix: upgrade the Pulumi CLI to 3.182.0 or later" in message
 
 
 def test_without_an_engine_there_is_nothing_to_check(monkeypatch: pytest.MonkeyPatch) -> None:
