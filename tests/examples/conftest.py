@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ovh_emulator.testing import RunningEmulator
-from testkit.pulumi_cli import PulumiStack, documented_config_commands
+from testkit.pulumi_cli import PulumiStack
+from testkit.pulumi_cli import documented_stack as testkit_documented_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -17,11 +18,7 @@ REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
 def documented_stack(
     project: Path, emulator: RunningEmulator, tmp_path: Path, stack: str, **config: Any
 ) -> PulumiStack:
-    """`pulumi stack select STACK --create` on a copy of `project` pointed at `emulator`, then the
-    `pulumi config set` commands its `Pulumi.<stack>.yaml` tells the user to run; `config`: plain keys."""
-    created = PulumiStack.create(project, tmp_path, stack, emulator=emulator, config=config, secrets={})
-    created.shell(documented_config_commands(project / f"Pulumi.{stack}.yaml"))
-    return created
+    return testkit_documented_stack(project, tmp_path, stack, emulator=emulator, **config)
 
 
 def writes(emulator: RunningEmulator) -> dict[str, int]:

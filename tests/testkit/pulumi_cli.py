@@ -266,6 +266,15 @@ class PulumiStack:
         return output
 
 
+def documented_stack(source: Path, work: Path, stack: str, *, emulator: Any, **config: Any) -> PulumiStack:
+    """A stack set up as its stack file documents: `pulumi stack select STACK --create` on a copy of `source`
+    pointed at `emulator`, then the `pulumi config set` commands of `source/Pulumi.<stack>.yaml`'s comments
+    (credentials and sensitive values as secrets); `config`: plain keys a test changes first."""
+    created = PulumiStack.create(source, work, stack, emulator=emulator, config=config, secrets={})
+    created.shell(documented_config_commands(source / f"Pulumi.{stack}.yaml"))
+    return created
+
+
 def read_until(process: subprocess.Popen[str], text: str) -> str:
     """What `process` printed up to and including the first line holding `text`; fails if it ends first."""
     assert process.stdout is not None
