@@ -5,8 +5,8 @@
         image_url: https://images.example.net/debian-12.qcow2
         image_type: qcow2
         efi_bootloader_path: \\efi\\debian\\grubx64.efi
-        config_drive_user_data:     # a YAML mapping becomes a #cloud-config document
-          packages: [htop]
+        config_drive_user_data:     # a secret (see below): a #cloud-config document, or a mapping
+          secure: v1:...
       ovh-byoi:servers:             # keyed by service name; each entry overrides the defaults, key by key
         ns3001234.ip-51-91-2.eu: {hostname: web-1}
         ns3001235.ip-51-91-2.eu: {hostname: web-2, protect: true}

@@ -17,7 +17,7 @@ import pytest
 from ovh_emulator.testing import RunningEmulator
 from testkit.pulumi_cli import PulumiStack, documented_stack, read_until
 
-from .conftest import REINSTALL, installed, installs, sha512, writes
+from .conftest import REINSTALL, WEB_1, demo_stack, installed, installs, sha512, writes
 
 PROJECT = Path(__file__).resolve().parents[2] / "examples" / "01-single-server"
 SERVER = "ns1000001.emulator.ovh"
@@ -121,3 +121,28 @@ def test_ctrl_c_twice_as_the_install_ends_recovers_with_that_one_install(
     recover(stack)
 
     assert_installed_once(stack, emulator, task_id)
+
+
+def test_ctrl_c_twice_as_the_install_ends_recovers_with_adopt_as_the_readme_says_until_then(
+    emulator: RunningEmulator, test_images: dict[str, Path], tmp_path: Path
+) -> None:
+    stack = demo_stack(emulator, test_images, tmp_path)
+    stack.set_config({"ovh-byoi:servers": {WEB_1: {"hostname": "web-1"}}})
+    process = stack.start("up", "--yes")
+    task_id = int(read_until(process, f"[{WEB_1}] OVH started the reinstall: task ").rsplit(" ", 1)[1])
+
+    stopped = ctrl_c_twice(process)
+
+    if f"installed: OVH task {task_id} done" not in stopped.split("^C received; terminating", 1)[-1]:
+        pytest.skip("the provider was stopped before OVH finished: the journal recovers that case")
+    stack.refresh("--clear-pending-creates")
+    stack.set_config({"ovh-byoi:servers": {WEB_1: {"hostname": "web-1", "adopt": True}}})
+    adopted = stack.run("up", "--yes")
+    stack.set_config({"ovh-byoi:servers": {WEB_1: {"hostname": "web-1"}}})
+    settled = stack.run("up", "--yes")
+
+    assert "adopted without reinstalling" in adopted.output, adopted
+    assert "~ 1 updated" in settled.output, settled
+    assert [(entry["taskId"], entry["status"]) for entry in installs(emulator, WEB_1)] == [(task_id, "done")]
+    assert installed(stack)[WEB_1]["task_id"] == task_id
+    stack.preview("--expect-no-changes")
