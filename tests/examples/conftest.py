@@ -1,4 +1,4 @@
-"""The examples, the root stack and the demo, run as a user runs them, against a fresh emulator."""
+"""The examples and the root stack, run with the real Pulumi CLI as a user runs them, on a fresh emulator."""
 
 from __future__ import annotations
 
@@ -6,37 +6,19 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from ovh_byoi_harness.demo import retarget, stack_config
-from ovh_byoi_harness.engine import LocalEngine
 from ovh_emulator.testing import RunningEmulator
+from testkit.pulumi_cli import PulumiStack
+from testkit.pulumi_cli import documented_stack as testkit_documented_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
 
 
-def project_engine(
-    project: Path, emulator: RunningEmulator | str, state: Path, *, stack: str, **overrides: Any
-) -> LocalEngine:
-    """The project with its `Pulumi.<stack>.yaml`, pointed at `emulator` (or a base URL); `overrides` are
-    config keys."""
-    base_url = emulator if isinstance(emulator, str) else emulator.base_url
-    config = retarget(stack_config(project, stack), base_url)
-    config.update(overrides)
-    return LocalEngine.for_project(
-        project, state, stack=stack, config=config, env=provider_env(state.parent), passphrase="examples"
-    )
-
-
-def provider_env(folder: Path) -> dict[str, str]:
-    """The provider waits in step with the emulator fixture's clock (600 times faster than OVH's), and keeps
-    its record of reinstalls in the test's own folder."""
-    return {"OVH_BYOI_TIME_SCALE": "600", "OVH_BYOI_JOURNAL": str(folder / "reinstalls.sqlite")}
-
-
-def reinstall_requests(emulator: RunningEmulator) -> int:
-    """How many reinstalls OVH (the emulator) was asked for, by anyone."""
-    return emulator.stats().get(REINSTALL, 0)
+def documented_stack(
+    project: Path, emulator: RunningEmulator, tmp_path: Path, stack: str, **config: Any
+) -> PulumiStack:
+    return testkit_documented_stack(project, tmp_path, stack, emulator=emulator, **config)
 
 
 def writes(emulator: RunningEmulator) -> dict[str, int]:
@@ -53,3 +35,9 @@ def sha512(path: Path) -> str:
 def installs(emulator: RunningEmulator, service_name: str) -> list[dict[str, Any]]:
     history: list[dict[str, Any]] = emulator.server(service_name)["installs"]
     return history
+
+
+def assert_no_secret_in(state: str, *secrets: str) -> None:
+    """None of `secrets` is in `state`, the raw checkpoint anyone with read access to the backend sees."""
+    found = [secret for secret in secrets if secret in state]
+    assert found == [], f"in clear text in the state: {found}"

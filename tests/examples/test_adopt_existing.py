@@ -1,4 +1,5 @@
-"""examples/02-adopt-existing: a server installed by hand is taken over without a reinstall."""
+"""examples/02-adopt-existing with the Pulumi CLI: a server installed by hand is taken over without a
+reinstall."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from ovh_emulator.testing import RunningEmulator
 
-from .conftest import EXAMPLES, installs, project_engine, provider_env, reinstall_requests, sha512
+from .conftest import EXAMPLES, REINSTALL, assert_no_secret_in, documented_stack, installs, sha512, writes
 
 PROJECT = EXAMPLES / "02-adopt-existing"
 SERVER = "ns1000001.emulator.ovh"
@@ -23,7 +24,8 @@ def install_by_hand(emulator: RunningEmulator, image_url: str, folder: Path) -> 
         "OVH_APPLICATION_KEY": emulator.application_key,
         "OVH_APPLICATION_SECRET": emulator.application_secret,
         "OVH_CONSUMER_KEY": emulator.consumer_key,
-        **provider_env(folder),
+        "OVH_BYOI_TIME_SCALE": "600",
+        "OVH_BYOI_JOURNAL": str(folder / "by-hand.sqlite"),
     }
     command = [
         str(Path(sys.executable).with_name("ovh-byoi")),
@@ -48,23 +50,22 @@ def test_adopting_a_server_installed_by_hand_reinstalls_nothing(
     install_by_hand(emulator, emulator.image_url("debian.qcow2"), tmp_path)
     [by_hand] = installs(emulator, SERVER)
     assert by_hand["status"] == "done"
-    state = tmp_path / "state.json"
     checksum = {"adopt-existing:imageChecksum": sha512(test_images["debian.qcow2"])}
+    stack = documented_stack(PROJECT, emulator, tmp_path / "stack", "emulator", **checksum)
 
-    adopted = project_engine(PROJECT, emulator, state, stack="emulator", **checksum).up().raise_for_errors()
+    adopted = stack.up()
 
-    assert adopted.ops() == {"db-1": "create"}
-    assert adopted.stack_outputs["task_id"] == by_hand["taskId"]
-    assert "adopted without reinstalling" in adopted.printed()
-    assert reinstall_requests(emulator) == 1, "only the install by hand"
+    assert "+ 2 created" in adopted.output, adopted
+    assert "adopted without reinstalling" in adopted.output
+    assert stack.outputs()["task_id"] == by_hand["taskId"]
+    assert writes(emulator) == {REINSTALL: 1}, "only the install by hand"
+    assert_no_secret_in(stack.raw_state(), emulator.application_secret, emulator.consumer_key)
 
-    engine = project_engine(PROJECT, emulator, state, stack="emulator", **checksum)
-    engine.refresh(preview_only=True, expect_no_changes=True).raise_for_errors()
+    stack.refresh("--preview-only", "--expect-no-changes")
 
-    settled = project_engine(
-        PROJECT, emulator, state, stack="emulator", **checksum, **{"adopt-existing:adopt": "false"}
-    ).up()
+    stack.set_config({"adopt-existing:adopt": "false"})
+    settled = stack.up("--diff")
 
-    assert settled.ops() == {"db-1": "update"}
-    assert reinstall_requests(emulator) == 1
+    assert "~ adopt" in settled.output and "~ 1 updated" in settled.output, settled
+    assert writes(emulator) == {REINSTALL: 1}
     assert len(installs(emulator, SERVER)) == 1

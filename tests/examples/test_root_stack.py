@@ -1,8 +1,10 @@
-"""The root stack (`Pulumi.yaml`, `__main__.py`) with its demo stack config, under the real Pulumi CLI."""
+"""The root stack (`Pulumi.yaml`, `__main__.py`) with its demo stack config as documented, under the real
+Pulumi CLI."""
 
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import yaml
 from ovh_emulator.testing import RunningEmulator
 from testkit.pulumi_cli import PulumiStack
 
-from .conftest import REINSTALL, ROOT, writes
+from .conftest import REINSTALL, ROOT, documented_stack, writes
 
 SERVERS = ("ns1000001.emulator.ovh", "ns1000002.emulator.ovh")
 NOWHERE = "http://127.0.0.1:9"
@@ -22,7 +24,7 @@ def demo_stack(emulator: RunningEmulator | None, tmp_path: Path, **config: Any) 
         return PulumiStack.create(
             ROOT, tmp_path, "demo", config=config, secrets={"ovh:endpoint": f"{NOWHERE}/1.0"}
         )
-    return PulumiStack.create(ROOT, tmp_path, "demo", emulator=emulator, config=config)
+    return documented_stack(ROOT, emulator, tmp_path, "demo", **config)
 
 
 def test_the_demo_stack_installs_each_server_with_its_overrides_and_protect_forbids_a_reinstall(
@@ -42,6 +44,7 @@ def test_the_demo_stack_installs_each_server_with_its_overrides_and_protect_forb
     user_data = base64.b64decode(web_1["userData"]).decode()
     assert user_data.startswith("#cloud-config\n")
     assert yaml.safe_load(user_data) == {"packages": ["htop", "vim"], "timezone": "Europe/Paris"}
+    assert web_1["sshKey"] == web_2["sshKey"] == stack.config()["ovh-byoi:defaults"]["ssh_key"]
     exported = stack.outputs()["servers"]
     assert {name: exported[name]["os"] for name in SERVERS} == {name: "byoi_64" for name in SERVERS}
     assert all(exported[name]["drift"] == "" for name in SERVERS)
@@ -110,3 +113,44 @@ def test_each_config_mistake_is_named(tmp_path: Path, servers: dict[str, Any], e
     assert run.returncode != 0
     assert expected in run.output, run
     assert "Traceback" not in run.output
+
+
+def test_a_sensitive_value_in_plain_config_is_refused_with_the_command_that_fixes_it(tmp_path: Path) -> None:
+    # Pulumi would store these in clear text in the state, as the inputs of the provider of every server.
+    stack = demo_stack(None, tmp_path)
+    servers = stack.config()["ovh-byoi:servers"]
+    servers[SERVERS[1]]["http_headers"] = {"Authorization": "Basic c2VjcmV0"}
+    defaults = stack.config()["ovh-byoi:defaults"]
+    defaults["config_drive_user_data"] = {"packages": ["htop"]}
+    stack.set_config(
+        {
+            "ovh:applicationSecret": "plain-application-secret",
+            "ovh-byoi:servers": servers,
+            "ovh-byoi:defaults": defaults,
+        }
+    )
+
+    refused = stack.preview(expect=None)
+
+    assert refused.returncode != 0
+    assert "the stack config has 3 problems; nothing was changed" in refused.output, refused
+    assert "- ovh:applicationSecret: set in plain config" in refused.output
+    assert f"- servers.{SERVERS[1]}.http_headers: sensitive, but read from plain config" in refused.output
+    assert "- defaults.config_drive_user_data: sensitive, but read from plain config" in refused.output
+    assert "Traceback" not in refused.output
+
+    # The fixes, as printed: once run, the same stack previews.
+    fixes = sorted(set(re.findall(r"`?(pulumi config set [^`;\n]*)", refused.output)))
+    assert fixes == [
+        "pulumi config set --path --secret 'ovh-byoi:defaults.config_drive_user_data' "
+        '"$(cat user-data.yaml)"',
+        f"pulumi config set --path --secret 'ovh-byoi:servers[\"{SERVERS[1]}\"].http_headers.Authorization' "
+        "<value>",
+        "pulumi config set --secret ovh:applicationSecret <value>",
+    ]
+    (stack.project / "user-data.yaml").write_text("#cloud-config\npackages: [htop]\n")
+    stack.shell("\n".join(fix.replace("<value>", "a-value") for fix in fixes))
+
+    previewed = stack.preview()
+    assert "+ 3 to create" in previewed.output, previewed
+    assert "plain-application-secret" not in stack.stack_file.read_text()

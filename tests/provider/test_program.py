@@ -1,129 +1,75 @@
-"""Programs declaring ByoiInstallation, run by LocalEngine with real provider processes and the emulator."""
+"""A program declaring ByoiInstallation, run by the real Pulumi CLI against the emulator: what a preview
+calls, and what the state keeps of the secret inputs. (Second runs, drift and interruptions: tests/engine.)"""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ovh_byoi import ByoiInstallation
-from ovh_byoi_harness.engine import ChangesNotExpectedError, LocalEngine
 from ovh_emulator.testing import RunningEmulator
+from testkit.pulumi_cli import PulumiStack
 
-from .conftest import REINSTALL, installs, stack_config, writes
+from .conftest import REINSTALL, installs, writes
 
-SERVERS = ("ns1000001.emulator.ovh", "ns1000002.emulator.ovh")
-HEADER_VALUE = "Basic " + base64.b64encode(b"mirror:header-secret-5521").decode()
-USER_DATA = {"chpasswd": {"list": "root:user-data-secret-8812"}, "packages": ["vim"]}
-
-
-def fleet(image_inputs: Callable[..., dict[str, Any]], **changes: Any) -> Callable[[], None]:
-    """A program declaring one installation per server."""
-
-    def program() -> None:
-        for number, service_name in enumerate(SERVERS, start=1):
-            inputs = image_inputs("small.qcow2", service_name=service_name, hostname=f"web-{number}")
-            inputs.update(changes)
-            ByoiInstallation(
-                f"web-{number}",
-                **inputs,
-                http_headers={"Authorization": HEADER_VALUE},
-                config_drive_user_data=USER_DATA,
-                config_drive_metadata={"role": "web"},
-            )
-
-    return program
+PROGRAM = Path(__file__).with_name("program")
+SERVERS = ["ns1000001.emulator.ovh", "ns1000002.emulator.ovh"]
+# What the program writes, as the provider receives it and as it could leak.
+SECRETS = (
+    "header-secret-5521",
+    base64.b64encode(b"mirror:header-secret-5521").decode(),
+    "user-data-secret-8812",
+    "metadata-secret-3391",
+)
+# How `pulumi stack export --show-secrets` marks a secret value.
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
 
 
 @pytest.fixture
-def engine(emulator: RunningEmulator, provider_env: dict[str, str], tmp_path: Path) -> LocalEngine:
-    return LocalEngine(
-        tmp_path / "state.json",
-        config=stack_config(emulator),
-        secret_config={"ovh:applicationSecret", "ovh:consumerKey"},
-        env=provider_env,
-        cwd=tmp_path,
-        passphrase="stack passphrase",
-    )
+def stack(emulator: RunningEmulator, image_inputs: Any, tmp_path: Path) -> PulumiStack:
+    image = image_inputs("small.qcow2")
+    config = {
+        "program:servers": SERVERS,
+        "program:imageUrl": image["image_url"],
+        "program:imageChecksum": image["image_checksum"],
+    }
+    return PulumiStack.create(PROGRAM, tmp_path, "test", emulator=emulator, config=config)
 
 
-def test_a_second_up_changes_nothing_and_writes_nothing(
-    engine: LocalEngine, emulator: RunningEmulator, image_inputs: Callable[..., dict[str, Any]]
+def test_a_preview_calls_nothing_on_ovh_and_shows_which_servers_would_be_erased(
+    stack: PulumiStack, emulator: RunningEmulator, image_inputs: Any
 ) -> None:
-    program = fleet(image_inputs)
+    created = stack.preview()
 
-    first = engine.up(program).raise_for_errors()
+    assert "+ 3 to create" in created.output, created
+    assert emulator.stats() == {}
 
-    assert first.ops() == {"web-1": "create", "web-2": "create"}
-    for service_name in SERVERS:
-        assert [entry["status"] for entry in installs(emulator, service_name)] == ["done"]
-    assert writes(emulator) == {REINSTALL: 2}
-
-    second = engine.up(program, expect_no_changes=True).raise_for_errors()
-
-    assert second.ops() == {"web-1": "same", "web-2": "same"}
-    assert writes(emulator) == {REINSTALL: 2}
-
-
-def test_a_preview_writes_nothing_and_shows_which_servers_would_be_erased(
-    engine: LocalEngine, emulator: RunningEmulator, image_inputs: Callable[..., dict[str, Any]]
-) -> None:
-    new_image = fleet(image_inputs, image_checksum=image_inputs("debian.qcow2")["image_checksum"])
-
-    created = engine.preview(fleet(image_inputs)).raise_for_errors()
-    assert created.ops() == {"web-1": "create", "web-2": "create"}
-    assert writes(emulator) == {}
-
-    engine.up(fleet(image_inputs)).raise_for_errors()
+    stack.up()
     before = emulator.stats()
-    replaced = engine.preview(new_image).raise_for_errors()
+    stack.set_config({"program:imageChecksum": image_inputs("debian.qcow2")["image_checksum"]})
+    replaced = stack.preview()
 
-    replacements = [step for step in replaced.steps if step.op == "replace"]
-    assert sorted(step.name for step in replacements) == ["web-1", "web-2"]
-    assert all(step.replaces == ("image_checksum",) for step in replacements)
+    for name in ("web-1", "web-2"):
+        assert f"+- pulumi-python:dynamic/ovh_byoi:ByoiInstallation {name} replace" in replaced.output, (
+            replaced
+        )
+    assert "+-2 to replace" in replaced.output
     assert emulator.stats() == before, "a preview calls nothing on OVH"
 
 
-def test_secret_inputs_are_secret_outputs_and_never_plain_in_state(
-    engine: LocalEngine, emulator: RunningEmulator, image_inputs: Callable[..., dict[str, Any]]
+def test_secret_inputs_are_secret_outputs_and_never_plain_in_the_state_or_the_output(
+    stack: PulumiStack, emulator: RunningEmulator
 ) -> None:
-    result = engine.up(fleet(image_inputs)).raise_for_errors()
+    up = stack.up()
 
-    assert {"http_headers", "config_drive_user_data", "config_drive_metadata"} <= result.secret_outputs_of(
-        "web-1"
-    )
-    assert result.outputs_of("web-1")["config_drive_user_data"].startswith("#cloud-config\n")
-    stored = engine.state_path.read_text()
-    for secret in (
-        "header-secret-5521",
-        base64.b64encode(b"mirror:header-secret-5521").decode(),
-        "user-data-secret-8812",
-        emulator.application_secret,
-        emulator.consumer_key,
-    ):
-        assert secret not in stored
-        assert secret not in result.printed()
-
-
-def test_a_scheduled_drift_check_finds_an_out_of_band_reinstall(
-    engine: LocalEngine, emulator: RunningEmulator, image_inputs: Callable[..., dict[str, Any]]
-) -> None:
-    program = fleet(image_inputs)
-    engine.up(program).raise_for_errors()
-    other = emulator.reinstall_out_of_band(SERVERS[1])
-    emulator.wait_for_task(SERVERS[1], other["taskId"])
-
-    with pytest.raises(ChangesNotExpectedError):
-        engine.refresh(expect_no_changes=True)
-    engine.refresh().raise_for_errors()
-    repaired = engine.up(program).raise_for_errors()
-
-    assert [(step.name, step.op) for step in repaired.steps if step.op != "delete"] == [
-        ("web-1", "same"),
-        ("web-2", "replace"),
-    ]
-    assert [entry["outOfBand"] for entry in installs(emulator, SERVERS[1])] == [False, True, False]
-    assert writes(emulator) == {REINSTALL: 3}
-    engine.refresh(expect_no_changes=True).raise_for_errors()
+    assert writes(emulator) == {REINSTALL: 2}
+    assert all(installs(emulator, server)[0]["status"] == "done" for server in SERVERS)
+    outputs = stack.resources()["web-1"]["outputs"]
+    for name in ("http_headers", "config_drive_user_data", "config_drive_metadata"):
+        assert SECRET_SIGNATURE in outputs[name], f"{name} is not a secret output"
+    assert json.loads(outputs["config_drive_user_data"]["plaintext"]).startswith("#cloud-config\n")
+    raw = stack.raw_state()
+    assert [secret for secret in SECRETS if secret in raw] == []
+    assert [secret for secret in SECRETS if secret in up.output] == []

@@ -143,12 +143,11 @@ class PulumiStack:
                 secrets = emulator_credentials(emulator)
         values.update(config or {})
         for key in secrets or {}:
-            values.pop(key, None)
+            values.pop(key, None)  # a path's top-level key keeps its plain values
         written["config"] = values
         created.stack_file.write_text(yaml.safe_dump(written, sort_keys=False))
         if secrets:
-            pairs = [arg for key, value in secrets.items() for arg in ("--secret", f"{key}={value}")]
-            created.run("config", "set-all", *pairs)
+            created.set_secrets(secrets)
         return created
 
     @classmethod
@@ -166,6 +165,16 @@ class PulumiStack:
         `protect`) by name."""
         self.env["BYOI_TEST_RESOURCES"] = json.dumps(resources)
 
+    def set_secrets(self, secrets: Mapping[str, str]) -> None:
+        """`pulumi config set-all --secret`; a key with a path (`ovh-byoi:servers["ns1.x"].http_headers.A`)
+        is set with `--path`, as a user sets one secret value inside a structured key."""
+        plain = {key: value for key, value in secrets.items() if not _is_path(key)}
+        nested = {key: value for key, value in secrets.items() if _is_path(key)}
+        for flags, values in ((), plain), (("--path",), nested):
+            if values:
+                pairs = [arg for key, value in values.items() for arg in ("--secret", f"{key}={value}")]
+                self.run("config", "set-all", *flags, *pairs)
+
     @property
     def stack_file(self) -> Path:
         return self.project / f"Pulumi.{self.stack}.yaml"
@@ -181,16 +190,22 @@ class PulumiStack:
         document["config"] = {**(document.get("config") or {}), **config}
         self.stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
 
-    def run(self, *args: str, expect: int | None = 0, timeout: float = COMMAND_TIMEOUT) -> Run:
+    def run(
+        self,
+        *args: str,
+        expect: int | None = 0,
+        timeout: float = COMMAND_TIMEOUT,
+        env: Mapping[str, str | None] | None = None,
+    ) -> Run:
         """`pulumi ARGS --non-interactive --stack STACK`; raises CliError unless it exits with `expect`
-        (None: any status)."""
+        (None: any status). `env` changes the stack's environment for this command (None: unset)."""
         command = [str(PULUMI), *args, "--non-interactive"]
         if args[:2] != ("stack", "init"):
             command += ["--stack", self.stack]
         done = subprocess.run(
             command,
             cwd=self.project,
-            env=self.env,
+            env=self._environment(env),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -209,7 +224,19 @@ class PulumiStack:
         return self.run("preview", *args, expect=expect)
 
     def refresh(self, *args: str, expect: int | None = 0) -> Run:
+        if "--preview-only" in args:
+            # The CLI refuses `--preview-only` with `--yes`, and PULUMI_SKIP_CONFIRMATIONS counts as `--yes`.
+            return self.run("refresh", *args, expect=expect, env={"PULUMI_SKIP_CONFIRMATIONS": None})
         return self.run("refresh", "--yes", *args, expect=expect)
+
+    def _environment(self, changes: Mapping[str, str | None] | None) -> dict[str, str]:
+        environment = dict(self.env)
+        for key, value in (changes or {}).items():
+            if value is None:
+                environment.pop(key, None)
+            else:
+                environment[key] = value
+        return environment
 
     def export(self) -> dict[str, Any]:
         """The stack's state with secrets decrypted, as `pulumi stack export --show-secrets` gives it."""
@@ -237,6 +264,33 @@ class PulumiStack:
             if resource["type"].endswith(type_suffix)
         }
 
+    def urn(self, name: str) -> str:
+        """The URN of the resource `name` in the stack's state."""
+        urns = [urn for urn in self.urns() if urn.rsplit("::", 1)[1] == name]
+        assert len(urns) == 1, (name, urns)
+        return urns[0]
+
+    def urns(self) -> list[str]:
+        return [resource["urn"] for resource in self.export()["deployment"].get("resources", [])]
+
+    def shell(self, script: str) -> Run:
+        """Runs shell commands (`pulumi config set ...` as a README shows them) in the project; `stack init`
+        selected this stack."""
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=self.project,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            check=False,
+        )
+        run = Run(("(shell)", script), done.returncode, done.stdout)
+        if run.returncode != 0:
+            raise CliError(f"expected exit 0:\n{run}")
+        return run
+
     def outputs(self) -> dict[str, Any]:
         outputs: dict[str, Any] = json.loads(self.run("stack", "output", "--json", "--show-secrets").output)
         return outputs
@@ -262,6 +316,46 @@ class PulumiStack:
         return output
 
 
+def documented_stack(source: Path, work: Path, stack: str, *, emulator: Any, **config: Any) -> PulumiStack:
+    """A stack set up as its stack file documents: `pulumi stack select STACK --create` on a copy of `source`
+    pointed at `emulator`, then the `pulumi config set` commands of `source/Pulumi.<stack>.yaml`'s comments
+    (credentials and sensitive values as secrets); `config`: plain keys a test changes first."""
+    created = PulumiStack.create(source, work, stack, emulator=emulator, config=config, secrets={})
+    created.shell(documented_config_commands(source / f"Pulumi.{stack}.yaml"))
+    return created
+
+
+def read_until(process: subprocess.Popen[str], text: str) -> str:
+    """What `process` printed up to and including the first line holding `text`; fails if it ends first."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    for line in process.stdout:
+        lines.append(line)
+        if text in line:
+            return "".join(lines)
+    raise CliError(f"the command ended without printing {text!r}:\n{''.join(lines)}")
+
+
+def documented_config_commands(path: Path) -> str:
+    """The `pulumi config set` commands of the first block of commands in a stack file's comments (the
+    file's own setup, not the instructions for another stack further down), as a shell script."""
+    commands: list[str] = []
+    continuing = False
+    for line in path.read_text().splitlines():
+        comment = line.lstrip().removeprefix("#") if line.lstrip().startswith("#") else None
+        if comment is None or not comment.startswith("  "):
+            if commands:
+                break
+            continue
+        text = comment.strip()
+        if continuing:
+            commands[-1] += " " + text.removesuffix("\\").strip()
+        elif text.startswith("pulumi config set "):
+            commands.append(text.removesuffix("\\").strip())
+        continuing = bool(commands) and text.endswith("\\")
+    return "\n".join(commands)
+
+
 def emulator_credentials(emulator: Any) -> dict[str, str]:
     """What a user sets with `pulumi config set [--secret] ovh:...` to point a stack at the emulator."""
     return {
@@ -270,6 +364,10 @@ def emulator_credentials(emulator: Any) -> dict[str, str]:
         "ovh:applicationSecret": emulator.application_secret,
         "ovh:consumerKey": emulator.consumer_key,
     }
+
+
+def _is_path(key: str) -> bool:
+    return any(mark in key.split(":", 1)[-1] for mark in ".[")
 
 
 def _retarget(value: Any, base_url: str) -> Any:
