@@ -40,9 +40,11 @@ from ovh_emulator.testing import RunningEmulator, start_emulator
 DEMO_ADDRESS = "http://127.0.0.1:8790"
 DEMO_STACK = "demo"
 PROJECT_FILES = ("Pulumi.yaml", "__main__.py", f"Pulumi.{DEMO_STACK}.yaml")
-# Set with `pulumi config set --secret`: the engine stores the whole stack config as the dynamic provider's
-# inputs, in plain text but for the keys set as secrets.
-SECRET_KEYS = ("ovh:applicationSecret", "ovh:consumerKey")
+# The secrets Pulumi.demo.yaml's comments set with `pulumi config set --secret [--path]`: the engine stores
+# the whole stack config as the dynamic provider's inputs, in plain text but for the keys set as secrets, and
+# the root stack refuses these in plain config.
+DEMO_USER_DATA = "#cloud-config\npackages: [htop, vim]\ntimezone: Europe/Paris\n"
+DEMO_METADATA_KEY = 'ovh-byoi:servers["ns1000002.emulator.ovh"].config_drive_metadata.role'
 EMULATED_INSTALL_SECONDS = 600
 SERVERS = 3
 MANAGED_SERVERS = ("ns1000001.emulator.ovh", "ns1000002.emulator.ovh")
@@ -197,7 +199,12 @@ def _project_copy(
     (copy / "Pulumi.yaml").write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
     document = yaml.safe_load((project / f"Pulumi.{DEMO_STACK}.yaml").read_text(encoding="utf-8")) or {}
     config = retarget(document.get("config") or {}, emulator.base_url)
-    secrets = {key: str(config.pop(key)) for key in SECRET_KEYS if key in config}
+    secrets = {
+        "ovh:applicationSecret": emulator.application_secret,
+        "ovh:consumerKey": emulator.consumer_key,
+        "ovh-byoi:defaults.config_drive_user_data": DEMO_USER_DATA,
+        DEMO_METADATA_KEY: "web",
+    }
     defaults = config.get("ovh-byoi:defaults")
     if isinstance(defaults, dict):
         # With a checksum, the image is identified by its bytes: moving it to another URL reinstalls nothing.
@@ -235,7 +242,8 @@ def run_demo(project: Path, *, speed: float) -> bool:
         if stack.run("stack", "init", DEMO_STACK)[0] != 0:
             return False
         for key, value in secrets.items():
-            if stack.run("config", "set", "--secret", key, value)[0] != 0:
+            path = ["--path"] if "." in key.split(":", 1)[1] else []
+            if stack.run("config", "set", "--secret", *path, key, value)[0] != 0:
                 return False
         if stack.run("up", "--yes")[0] != 0:
             _say("The first update failed (see above).")
