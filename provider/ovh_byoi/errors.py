@@ -15,6 +15,7 @@ The exception tree::
     │   ├── PermissionDeniedError        the credentials lack the right to make this call
     │   └── ServerNotFoundError          no such server (or task) for these credentials
     ├── PreflightFailedError        the image would fail: nothing was sent to OVH, the server is untouched
+    ├── InstallInterruptedError     the run was interrupted as OVH finished: the next run takes that install
     └── InstallTimeoutError         (ovh_byoi.waiting) the deadline passed while OVH still installs
 
 `fix_for` looks a text up in the one catalog of known failures (every text of the seed guide's table of
@@ -41,6 +42,7 @@ __all__ = [
     "ByoiError",
     "CredentialsError",
     "InstallAlreadyRunningError",
+    "InstallInterruptedError",
     "PermissionDeniedError",
     "PreflightFailedError",
     "ServerNotFoundError",
@@ -447,6 +449,19 @@ def _classify(
             "OVH's side failed: try again later; if it persists, give OVH support the query id.",
         )
     return _GENERIC
+
+
+class InstallInterruptedError(ByoiError):
+    """The run was interrupted while OVH finished the install; nobody records the result of this create."""
+
+    def __init__(self, service_name: str, task_id: int) -> None:
+        self.service_name = service_name
+        self.task_id = task_id
+        super().__init__(
+            f"{service_name}: the run was interrupted while OVH finished reinstalling it (task {task_id}, "
+            "done). Fix: run `pulumi refresh --clear-pending-creates`, then `pulumi up`: it records this "
+            "install without reinstalling."
+        )
 
 
 class PreflightFailedError(ByoiError):

@@ -23,6 +23,7 @@ from .errors import (
     ApiRefusedError,
     ByoiError,
     InstallAlreadyRunningError,
+    InstallInterruptedError,
     PreflightFailedError,
     TaskFailedError,
 )
@@ -30,6 +31,7 @@ from .journal import Journal
 from .ovh_api import OvhApi, OvhSettings, Server, Task
 from .preflight import ProgressCallback, run_preflight
 from .redaction import url_secrets
+from .sdk_compat import engine_gave_up
 from .spec import ByoiInstallationArgs, ByoiInstallationState, ReinstallRequest
 from .waiting import (
     Clock,
@@ -119,6 +121,11 @@ class Session:
         task = self.follow(task)
         # The answer that reported the end: its query id is the one OVH support can trace.
         query_id = self.api.last_query_id
+        if engine_gave_up():
+            # Interrupted (a second Ctrl-C) while OVH finished: the engine records nothing this create
+            # returns, so the journal's record stays open and the next run takes this install as its own
+            # instead of erasing the server again.
+            raise InstallInterruptedError(self.service_name, task.task_id)
         self._journal(
             "close", lambda journal: journal.close(self.api.endpoint, self.service_name, task.task_id)
         )

@@ -13,8 +13,15 @@ pool of the process it runs in.
 from __future__ import annotations
 
 import gc
+import sys
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
+from types import FrameType
+from typing import Any
+
+# The provider server's state (grpc's `_ServerState`), found with its pool: it says when the server stops.
+_serving: weakref.ReferenceType[Any] | None = None
 
 # Enough for a whole fleet's creates and the engine's other calls at once (the engine's own `--parallel`
 # bounds what it sends); an idle worker costs a parked thread.
@@ -35,5 +42,36 @@ def widen_serving_pool(workers: int = PROVIDER_WORKERS) -> bool:
             # is idle, so raising it takes effect from the next call on.
             if getattr(candidate, "_max_workers", workers) < workers:
                 candidate._max_workers = workers
+            _remember_server(candidate)
             return True
+    return False
+
+
+def _remember_server(pool: ThreadPoolExecutor) -> None:
+    global _serving
+    for candidate in gc.get_referrers(pool):
+        if getattr(candidate, "thread_pool", None) is pool and hasattr(candidate, "stage"):
+            _serving = weakref.ref(candidate)
+            return
+
+
+def engine_gave_up() -> bool:
+    """Whether the engine no longer waits for the call this thread serves.
+
+    A second Ctrl-C (or the end of a cancelled run) sends the provider's process SIGINT: the SDK's server then
+    stops and cancels every call, and SIGKILL follows 5 s later. A call still running meanwhile, an install
+    that OVH finishes in those seconds say, returns to nobody: the engine records no result for it.
+    """
+    state = _serving() if _serving is not None else None
+    stage = getattr(getattr(state, "stage", None), "value", "started")
+    if stage != "started":
+        return True
+    # The call's own context, a local of the SDK's servicer method this thread runs under.
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        context = frame.f_locals.get("context")
+        is_active = getattr(context, "is_active", None)
+        if callable(is_active):
+            return not is_active()
+        frame = frame.f_back
     return False
