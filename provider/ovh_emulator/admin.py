@@ -52,7 +52,23 @@ _NEW_SERVER_SCHEMA: dict[str, Any] = {
         "diskSizeBytes": {"type": "integer", "minimum": 1024**2, "maximum": MAX_DISK_BYTES},
         "memoryBytes": {"type": "integer", "minimum": 1024**2, "maximum": MAX_MEMORY_BYTES},
         "bootMode": {"enum": ["legacy", "uefi", "uefi-legacy"]},
+        "diskGroups": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 8,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["diskSizeBytes"],
+                "properties": {
+                    "diskSizeBytes": {"type": "integer", "minimum": 1024**2, "maximum": MAX_DISK_BYTES},
+                    "numberOfDisks": {"type": "integer", "minimum": 1, "maximum": 24},
+                    "diskType": {"enum": ["NVMe", "SAS", "SATA", "SSD"]},
+                },
+            },
+        },
     },
+    "not": {"required": ["diskSizeBytes", "diskGroups"]},
 }
 
 
@@ -85,6 +101,16 @@ async def admin_add_server(request: web.Request) -> web.Response:
         disk_size=body.get("diskSizeBytes", DEFAULT_DISK_BYTES),
         memory_size=body.get("memoryBytes", DEFAULT_MEMORY_BYTES),
         boot_mode=body.get("bootMode", DEFAULT_BOOT_MODE),
+        disk_groups=[
+            {
+                "numberOfDisks": group.get("numberOfDisks", 1),
+                "diskSize": group["diskSizeBytes"],
+                "diskType": group.get("diskType", "NVMe"),
+            }
+            for group in body["diskGroups"]
+        ]
+        if "diskGroups" in body
+        else None,
     )
     return json_answer(emulator.admin_server(server), status=201)
 
