@@ -558,7 +558,7 @@ class ByoiInstallationArgs(BaseModel):
     config_drive_metadata: Metadata | None = None
     http_headers: HttpHeaders | None = None
     operating_system: OperatingSystem = "byoi_64"
-    disk_group_id: Annotated[int, Field(ge=0, le=MAX_DISK_GROUP_ID, strict=True)] | None = None
+    disk_group_id: Annotated[int, Field(ge=0, le=MAX_DISK_GROUP_ID)] | None = None
     adopt: bool = False
     timeout_minutes: TimeoutMinutes = DEFAULT_TIMEOUT_MINUTES
     preflight: PreflightLevel = "quick"
