@@ -6,8 +6,8 @@ stack, so the budget cannot live in one process: it is a token bucket in a SQLit
 reinstall journal (`budget.sqlite` in `OVH_BYOI_JOURNAL`'s folder), keyed by a hash of the consumer
 key (never the key).
 
-The bucket holds at most `BURST` tokens and gains `OVH_BYOI_REQUESTS_PER_MINUTE` (default 50) a minute, so no
-minute ever sees more than 50 + 10 = 60 requests. Requests that decide when an install is noticed to have
+The bucket holds at most `BURST` tokens and gains `OVH_BYOI_REQUESTS_PER_MINUTE` (default 45) a minute, so no
+minute ever sees more than 45 + 10 = 55 requests. Requests that decide when an install is noticed to have
 ended ("urgent", the default) may take any token; routine polls far from an install's expected end are
 "relaxed": they leave `RESERVE` tokens to urgent ones, so that a contended budget is spent where latency
 matters. The budget counts OVH time: it refills `OVH_BYOI_TIME_SCALE` times faster under a compressed clock.
@@ -43,7 +43,8 @@ __all__ = [
 ]
 
 BUDGET_ENV: Final = "OVH_BYOI_REQUESTS_PER_MINUTE"
-DEFAULT_PER_MINUTE: Final = 50.0
+# 45 + a burst of 10: 55 in the busiest minute, a margin under 60 for clock jitter and the user's own calls.
+DEFAULT_PER_MINUTE: Final = 45.0
 BURST: Final = 10.0
 RESERVE: Final = 3.0
 # Longest nap while waiting for a token (OVH seconds): a waiter re-reads the bucket at least this often.

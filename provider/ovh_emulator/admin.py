@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import json
 import logging
@@ -184,6 +185,20 @@ async def admin_stats(request: web.Request) -> web.Response:
     return json_answer(dict(sorted(emulator_of(request).stats.items())))
 
 
+async def admin_rate(request: web.Request) -> web.Response:
+    emulator = emulator_of(request)
+    return json_answer(
+        {
+            "requestsPerMinute": emulator.config.requests_per_minute,
+            # Keys are credentials: shown by a short hash only.
+            "consumerKeys": {
+                hashlib.sha256(key.encode()).hexdigest()[:12]: stats
+                for key, stats in emulator.rate_stats.items()
+            },
+        }
+    )
+
+
 # ----------------------------------------------------------------------------------------------------
 # Images
 
@@ -244,5 +259,6 @@ ADMIN_ROUTES = [
     web.get("/_emulator/faults", admin_get_faults),
     web.post("/_emulator/faults/release", admin_release),
     web.get("/_emulator/stats", admin_stats),
+    web.get("/_emulator/rate", admin_rate),
 ]
 IMAGE_ROUTES = [web.get("/images/{name:.+}", serve_image)]

@@ -197,6 +197,8 @@ class Emulator:
         self._query_ids = itertools.count(1)
         self._query_prefix = secrets.token_hex(3)
         self._requests: dict[str, deque[float]] = {}
+        # Per consumer key: the most requests seen in one emulated minute, and how many were refused.
+        self.rate_stats: dict[str, dict[str, int]] = {}
         for index in range(1, config.servers + 1):
             if self.store.server(server_name(index)) is None:
                 self.add_server(server_name(index))
@@ -218,11 +220,15 @@ class Emulator:
         window = 60.0 / self.config.speed
         now = time.monotonic()
         seen = self._requests.setdefault(consumer_key, deque())
+        stats = self.rate_stats.setdefault(consumer_key, {"requests": 0, "peakPerMinute": 0, "refused": 0})
         while seen and seen[0] <= now - window:
             seen.popleft()
         if len(seen) >= limit:
+            stats["refused"] += 1
             return (seen[0] + window - now) * self.config.speed
         seen.append(now)
+        stats["requests"] += 1
+        stats["peakPerMinute"] = max(stats["peakPerMinute"], len(seen))
         return None
 
     def fresh(self, task: Task | None) -> bool:

@@ -207,6 +207,12 @@ class RunningEmulator:
         result: dict[str, int] = self.admin("GET", "stats")
         return result
 
+    def rate(self) -> dict[str, Any]:
+        """The rate limit and, per consumer key (a short hash), its requests, peak per emulated minute and
+        refusals (429)."""
+        result: dict[str, Any] = self.admin("GET", "rate")
+        return result
+
     def set_faults(self, spec: dict[str, Any]) -> None:
         self.admin("PUT", "faults", spec)
 
