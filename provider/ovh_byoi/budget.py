@@ -24,6 +24,7 @@ import hashlib
 import os
 import random
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -117,19 +118,24 @@ class RequestBudget:
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
+        # Another process holding the file makes SQLite answer busy at once, whatever the timeout; WAL is a
+        # property of the file, set by whoever got there first.
+        with contextlib.suppress(sqlite3.OperationalError):
+            db.execute("PRAGMA journal_mode=WAL")
         db.executescript(_SCHEMA)
         return db
 
     def _try(self, db: sqlite3.Connection, urgent: bool, queued: bool) -> tuple[bool, float, int]:
         """Takes a token if the bucket allows: (taken, tokens left, processes waiting)."""
-        now = self._now()
         db.execute("BEGIN IMMEDIATE")
+        # Read under the lock, and never moved back: a refill counted from an older time would count twice.
+        now = self._now()
         try:
             row = db.execute(
                 "SELECT tokens, updated, waiting FROM buckets WHERE key=?", (self.key,)
             ).fetchone()
             tokens, updated, waiting = row if row else (BURST, now, 0)
+            now = max(now, updated)
             tokens = min(BURST, tokens + max(0.0, now - updated) * self.rate)
             if tokens >= BURST:
                 # A full bucket: nobody is waiting (a count left by a killed process is forgotten).
@@ -171,4 +177,10 @@ class RequestBudget:
         except (OSError, sqlite3.Error) as exc:
             # Never stop an install for want of a budget file: go unmetered, OVH's 429s are still honoured.
             self.broken = f"{self.path}: {exc}"
+            print(
+                f"ovh-byoi: the request budget {self.broken} cannot be used: requests go unmetered "
+                "(OVH's 429 answers are still waited out)",
+                file=sys.stderr,
+                flush=True,
+            )
             return self._now() - started

@@ -168,7 +168,7 @@ def disk_group_advice(image_bytes: int | None, groups: DiskGroups, target: int |
         if (image_bytes is None or disk >= image_bytes) and group_id != (target or 1)
     ]
     if not fitting:
-        return "; no disk group of this server has a disk that large"
+        return "; no disk group of this server (OVH's diskGroupId) has a disk that large"
     return (
         ", or install on a disk group whose disks hold it: set disk_group_id (OVH's diskGroupId) to "
         + " or ".join(fitting)

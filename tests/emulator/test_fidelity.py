@@ -13,6 +13,7 @@ from typing import Any
 import ovh
 import pytest
 from ovh_emulator.images import build_image
+from ovh_emulator.installs import PLAN
 from ovh_emulator.testing import RunningEmulator, start_emulator
 
 from .api import (
@@ -111,13 +112,15 @@ def test_realistic_elapsed_time_goes_negative_across_reboots(realistic: RunningE
         if step is not None:
             seen.append((step, status["elapsedTime"]))
 
-    by_step: dict[str, list[int]] = {}
-    for step, elapsed in seen:
-        by_step.setdefault(step, []).append(elapsed)
-    assert max(by_step["Rebooting server on the installation environment"]) < 0
-    assert min(by_step["Checking hardware"]) >= 0
-    assert max(by_step["Rebooting server on the installed OS"]) < 0
-    assert min(by_step["Sending end of installation mail"] + by_step["Checking installation"]) >= 0
+    # Each step seen (a loaded machine may miss a short one): negative during the reboots, positive between.
+    plan = [step.comment for step in PLAN]
+    negative = {plan[1], plan[14], plan[15]}
+    between = {*plan[2:14], *plan[17:]}
+    assert all(elapsed < 0 for step, elapsed in seen if step in negative), seen
+    assert all(elapsed >= 0 for step, elapsed in seen if step in between), seen
+    assert any(step in negative for step, _ in seen), "at least one reboot was seen"
+    assert plan[1] == "Rebooting server on the installation environment"
+    assert plan[14] == "Rebooting server on the installed OS"
 
 
 def test_install_status_is_404_before_the_install_starts_and_errors_are_empty_strings(
