@@ -127,7 +127,7 @@ def figure(*, speed: float = 60.0, sizes: tuple[int, ...] = (1, 10, 64, 200)) ->
     fig.verdict = "budget kept" if met else "budget exceeded (see the rows)"
     fig.notes.append(
         f"Emulator --realistic at --speed {speed:g} with OVH_BYOI_TIME_SCALE={speed:g}: a real-time jitter "
-        f"of 10 ms shows as {0.01 * speed:.1f} s. The provider's budget is 50 requests a minute plus a burst "
+        f"of 10 ms shows as {0.01 * speed:.1f} s. The provider's budget is 45 requests a minute plus a burst "
         "of 10 (OVH_BYOI_REQUESTS_PER_MINUTE), shared by its processes through budget.sqlite beside the "
         "journal."
     )
