@@ -8,7 +8,9 @@
 2. wall time of fleets of 4, 16 and 64 servers installed at once, against the default provider;
 3. preview of 200 servers: time and OVH API calls;
 4. provider cold start to the first Check answered;
-5. full preflight hashing rate against sha512sum, and peak memory (benchmarks/preflight_bench.py).
+5. full preflight hashing rate against sha512sum, and peak memory (benchmarks/preflight_bench.py);
+6. requests per minute per consumer key and completion latency of 1, 10, 64 and 200 installs at once under
+   OVH's rate limit (the emulator's realistic mode).
 
 Every figure is measured against its baseline in the same run, on real provider processes and the local OVH
 API emulator. Not a test: the figures depend on the machine and on what else it runs (its load average is
@@ -25,7 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import cold_start, detection, fleets, preflight, preview
+from . import cold_start, detection, fleets, preflight, preview, request_budget
 from .common import ROOT, Figure, machine
 
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "RESULTS.md"
@@ -39,6 +41,7 @@ def plan(quick: bool) -> dict[int, Callable[[], Figure]]:
             3: lambda: preview.figure(servers=20),
             4: lambda: cold_start.figure(runs=3),
             5: lambda: preflight.figure(size_mib=256, runs=1),
+            6: lambda: request_budget.figure(speed=60, sizes=(1, 10)),
         }
     return {
         1: lambda: detection.figure(speed=10, count=8),
@@ -46,6 +49,7 @@ def plan(quick: bool) -> dict[int, Callable[[], Figure]]:
         3: lambda: preview.figure(servers=200),
         4: lambda: cold_start.figure(runs=7),
         5: lambda: preflight.figure(size_mib=1024, runs=3),
+        6: lambda: request_budget.figure(speed=60, sizes=(1, 10, 64, 200)),
     }
 
 
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         wanted = {int(number) for number in options.only.split(",")}
         unknown = wanted - set(figures_to_run)
         if unknown:
-            parser.error(f"no figure {', '.join(map(str, sorted(unknown)))}; figures are 1 to 5")
+            parser.error(f"no figure {', '.join(map(str, sorted(unknown)))}; figures are 1 to 6")
         figures_to_run = {number: run for number, run in figures_to_run.items() if number in wanted}
 
     started = time.time()

@@ -310,6 +310,7 @@ _INSTALL_OPTIONS = {
     "config_drive_metadata": "--config-drive-metadata",
     "http_headers": "--http-header",
     "operating_system": "--operating-system",
+    "disk_group_id": "--disk-group-id",
     "timeout_minutes": "--timeout-minutes",
     "preflight": "--preflight",
 }
@@ -498,7 +499,12 @@ def _preflight(session: Session, args: Any) -> None:
 @click.option(
     "--operating-system",
     type=click.Choice(["byoi_64", "byolinux_64"]),
-    help="OVH's template (default byoi_64).",
+    help="OVH's template (default byoi_64; byolinux_64 needs only --image-url, and a qcow2 image).",
+)
+@click.option(
+    "--disk-group-id",
+    type=int,
+    help="The disk group the image goes to, on its first disk (default: OVH's automatic choice, group 1).",
 )
 @click.option("--timeout-minutes", type=int, help="How long to wait for OVH before giving up (default 120).")
 @click.option(

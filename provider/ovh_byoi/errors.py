@@ -41,12 +41,15 @@ __all__ = [
     "ApiRefusedError",
     "ByoiError",
     "CredentialsError",
+    "DiskGroups",
     "InstallAlreadyRunningError",
     "InstallInterruptedError",
     "PermissionDeniedError",
     "PreflightFailedError",
     "ServerNotFoundError",
+    "ServerUnreadableError",
     "TaskFailedError",
+    "disk_group_advice",
     "fix_for",
 ]
 
@@ -87,8 +90,8 @@ _CATALOG: tuple[_KnownFailure, ...] = (
             r" which is larger than device of (?P<device>\d+) bytes",
             re.I,
         ),
-        "Reduce the size of the image to at most {device} bytes, or, if the server has several disk groups, "
-        "install on a larger one (OVH's diskGroupId).",
+        "Reduce the size of the image to at most {device} bytes (BYOI writes it to the first disk of the "
+        "target disk group, not across the group){groups}.",
     ),
     _KnownFailure(
         "cannot_write",
@@ -150,18 +153,50 @@ _CATALOG: tuple[_KnownFailure, ...] = (
 _CATALOG_BY_KEY = {known.key: known for known in _CATALOG}
 
 
-def fix_for(text: str) -> str | None:
-    """The guide's fix for an OVH failure text, or ``None`` when the text is not a known failure."""
+# A server's disk groups as the fixes name them: (diskGroupId, bytes of one disk, OVH's description).
+DiskGroups = Sequence[tuple[int, int, str]]
+
+
+def disk_group_advice(image_bytes: int | None, groups: DiskGroups, target: int | None = None) -> str:
+    """The part of the "larger than device" fix that names the disk groups whose first disk would fit."""
+    if not groups:
+        return (
+            ", or, if the server has several disk groups, install on one with larger disks (disk_group_id, "
+            "OVH's diskGroupId)"
+        )
+    fitting = [
+        f"{group_id} ({description or f'{disk} bytes per disk'})"
+        for group_id, disk, description in groups
+        if (image_bytes is None or disk >= image_bytes) and group_id != (target or 1)
+    ]
+    if not fitting:
+        return "; no disk group of this server (OVH's diskGroupId) has a disk that large"
+    return (
+        ", or install on a disk group whose disks hold it: set disk_group_id (OVH's diskGroupId) to "
+        + " or ".join(fitting)
+    )
+
+
+def fix_for(text: str, groups: DiskGroups = (), target: int | None = None) -> str | None:
+    """The guide's fix for an OVH failure text, or ``None`` when the text is not a known failure.
+
+    ``groups``: the server's disk groups, so that the fix for an image too large for its disk names the groups
+    that would hold it (``target``: the disk group it was sent to, 0 or None for OVH's automatic choice).
+    """
     for known in _CATALOG:
         match = known.pattern.search(text)
         if match:
             values = {name: value or "" for name, value in match.groupdict().items()}
+            if known.key == "too_big_for_disk":
+                values["groups"] = disk_group_advice(int(values["size"]), groups, target)
             return known.fix.format(**values)
     return None
 
 
 def guide_fix(key: str, **values: str) -> str:
     """The catalog's fix for a failure the caller detected itself (preflight), filled with ``values``."""
+    if key == "too_big_for_disk":
+        values.setdefault("groups", disk_group_advice(None, ()))
     return _CATALOG_BY_KEY[key].fix.format(**values)
 
 
@@ -192,6 +227,9 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(seen)
 
 
+_TASK_STATUSES = frozenset({"init", "todo", "doing", "done", "cancelled", "customerError", "ovhError"})
+
+
 class TaskFailedError(ByoiError):
     """An OVH reinstall task ended in error (``customerError``, ``ovhError``, ``cancelled``)."""
 
@@ -202,14 +240,34 @@ class TaskFailedError(ByoiError):
         status: str,
         reasons: Sequence[str],
         query_id: str | None = None,
+        *,
+        groups: DiskGroups = (),
+        disk_group_id: int | None = None,
     ) -> None:
         self.service_name = service_name
         self.task_id = task_id
         self.status = status
         self.reasons = _unique(redact(reason) for reason in reasons)
         self.query_id = query_id
-        self.fixes = _unique(fix for fix in (fix_for(reason) for reason in self.reasons) if fix)
-        lines = [f"The installation on {service_name} failed: OVH task {task_id} ended in {status}."]
+        self.fixes = _unique(
+            fix for fix in (fix_for(reason, groups, disk_group_id) for reason in self.reasons) if fix
+        )
+        if status in _TASK_STATUSES:
+            opening = f"The installation on {service_name} failed: OVH task {task_id} ended in {status}."
+        else:
+            # Terraform's rule, and ours: only `done` is a success, whatever else OVH may answer.
+            opening = (
+                f"The installation on {service_name} is not known to have succeeded: OVH task {task_id} "
+                f"reports the status {status!r}, which is none of OVH's documented ones; it is not counted "
+                "as a success."
+            )
+            if not self.fixes:
+                self.fixes = [
+                    f"check the server (`ovh-byoi status {service_name}`) and OVH's task in the control "
+                    "panel; once it shows done, run `pulumi up` again: it follows this same task rather than "
+                    "reinstalling. If OVH keeps answering this status, give OVH support the task id."
+                ]
+        lines = [opening]
         if self.reasons:
             lines.extend(f"OVH says: {reason}" for reason in self.reasons)
         else:
@@ -330,6 +388,32 @@ class PermissionDeniedError(ApiRefusedError):
 
 class ServerNotFoundError(ApiRefusedError):
     """OVH knows no such server (or task) for these credentials."""
+
+
+class ServerUnreadableError(ByoiError):
+    """A refresh read the server and OVH answered 404: not proof that the server is gone."""
+
+    def __init__(self, service_name: str, *, query_id: str | None = None) -> None:
+        self.service_name = service_name
+        self.query_id = query_id
+        lines = [
+            f"OVH answered 404 (not found) when reading {service_name}. The resource stays in the stack "
+            "(nothing was changed, on OVH or in the state): a 404 is not proof that the server is gone, and "
+            "dropping it would have the next `pulumi up` reinstall it.",
+            "The likely causes, and the way out of each:",
+            "- credentials of another OVH account (or another region's endpoint): OVH answers 404 for "
+            "servers the account does not own. Fix: check ovh:endpoint and the keys "
+            f"{_CREDENTIALS_WHERE}, then refresh again.",
+            "- OVH's API inconsistency: for a few minutes after a reinstall OVH's API may not know the "
+            "server (terraform-provider-ovh retries such 404s for 5 minutes). Fix: refresh again in a few "
+            "minutes.",
+            "- the server is really gone (its service terminated or moved to another account). Fix: remove "
+            "it from the stack without touching anything: `pulumi state delete <urn>` (the URN of this "
+            "ByoiInstallation, shown by `pulumi stack --show-urns`), then remove it from the program.",
+        ]
+        if query_id:
+            lines.append(f"OVH query id: {query_id}")
+        super().__init__("\n".join(lines))
 
 
 _CREDENTIALS_WHERE = (

@@ -22,18 +22,22 @@ import tenacity
 from .errors import (
     ApiRefusedError,
     ByoiError,
+    DiskGroups,
     InstallAlreadyRunningError,
     InstallInterruptedError,
     PreflightFailedError,
+    ServerUnreadableError,
     TaskFailedError,
+    fix_for,
 )
 from .journal import Journal
-from .ovh_api import OvhApi, OvhSettings, Server, Task
-from .preflight import ProgressCallback, run_preflight
+from .ovh_api import Hardware, OvhApi, OvhSettings, Server, Task
+from .preflight import Finding, ProgressCallback, run_preflight
 from .redaction import url_secrets
 from .sdk_compat import engine_gave_up
 from .spec import ByoiInstallationArgs, ByoiInstallationState, ReinstallRequest
 from .waiting import (
+    TASK_NOT_FOUND_GRACE,
     Clock,
     Deadline,
     InstallTimeoutError,
@@ -126,11 +130,13 @@ class Session:
             # returns, so the journal's record stays open and the next run takes this install as its own
             # instead of erasing the server again.
             raise InstallInterruptedError(self.service_name, task.task_id)
-        self._journal(
-            "close", lambda journal: journal.close(self.api.endpoint, self.service_name, task.task_id)
-        )
+        if task.known_status:
+            # A status OVH does not document stays open: the next run follows this task, never reinstalls.
+            self._journal(
+                "close", lambda journal: journal.close(self.api.endpoint, self.service_name, task.task_id)
+            )
         if task.failed:
-            raise self.task_failure(task, query_id)
+            raise self.task_failure(task, query_id, disk_group_id=args.disk_group_id)
         server = self.settled_server(args.operating_system)
         self.progress.say(f"installed: OVH task {task.task_id} done, the server reports os {server.os!r}")
         return ByoiInstallationState(
@@ -143,17 +149,34 @@ class Session:
         """Every check that can run before the reinstall erases the server."""
         self.progress.secrets = _secret_values(args)
         hardware = self.call("read the server's hardware", self.api.hardware)
+        target = hardware.group(args.disk_group_id)
+        if args.disk_group_id and target is None:
+            known = ", ".join(map(str, hardware.group_ids())) or "none listed"
+            raise PreflightFailedError(
+                self.service_name,
+                [
+                    Finding(
+                        "disk_group_id",
+                        f"{self.service_name} has no disk group {args.disk_group_id} "
+                        f"(its disk groups: {known})",
+                        "set disk_group_id to one of the server's disk groups, or leave it out (OVH then "
+                        "installs on disk group 1)",
+                    )
+                ],
+            )
         self.progress.say(f"checking the image before reinstalling ({args.preflight} preflight)")
         findings = run_preflight(
             image_url=args.image_url,
-            image_type=args.image_type,
+            image_type=args.image_type or "qcow2",
             image_checksum=args.image_checksum,
             image_checksum_type=args.image_checksum_type,
             http_headers=args.http_headers,
             efi_bootloader_path=args.efi_bootloader_path,
             level=args.preflight,
-            disk_bytes=hardware.disk_bytes,
+            disk_bytes=hardware.disk_bytes_of(args.disk_group_id),
             memory_bytes=hardware.memory_bytes,
+            disk_groups=_groups(hardware),
+            disk_group_id=args.disk_group_id,
             progress=download_progress,
         )
         if findings:
@@ -191,7 +214,7 @@ class Session:
             return self.resume_unanswered(fingerprint)
         ids = self.reinstall_task_ids()
         task = self.task(started.task_id) if ids and max(ids) == started.task_id else None
-        if task is None or task.failed:
+        if task is None or (task.failed and task.known_status):
             # Another reinstall came since, OVH purged the task, or it failed: this run installs anew.
             self._journal(
                 "close", lambda journal: journal.close(endpoint, self.service_name, started.task_id)
@@ -318,7 +341,15 @@ class Session:
         return self.call("list the server's reinstall tasks", self.api.reinstall_task_ids)
 
     def task(self, task_id: int) -> Task:
-        return self.call(f"read task {task_id}", lambda: self.api.task(task_id))
+        try:
+            # A task listed a moment ago, or just started, may be unknown to OVH's API for a while.
+            return self.retry.call(
+                f"read task {task_id}", lambda: self.api.task(task_id), not_found_grace=TASK_NOT_FOUND_GRACE
+            )
+        except ovh.exceptions.APIError as exc:
+            raise ApiRefusedError.from_ovh(
+                exc, service_name=self.service_name, action=f"read task {task_id}"
+            ) from None
 
     def task_started_since(self, known: set[int], fingerprint: str | None = None) -> Task | None:
         """The newest reinstall task not among `known` that no other install from this machine started."""
@@ -362,7 +393,9 @@ class Session:
                 exc, service_name=self.service_name, action=f"follow task {task.task_id}"
             ) from None
 
-    def task_failure(self, task: Task, query_id: str | None = None) -> TaskFailedError:
+    def task_failure(
+        self, task: Task, query_id: str | None = None, *, disk_group_id: int | None = None
+    ) -> TaskFailedError:
         """The failed task as an error with all of OVH's reasons: task comment, note, failing step's error."""
         try:
             status = self.call("read the install steps", self.api.install_status)
@@ -371,7 +404,22 @@ class Session:
             status = None
         step = status.failed_step if status is not None else None
         reasons = [text for text in (step.error if step else None, task.comment, task.note) if text]
-        return TaskFailedError(self.service_name, task.task_id, task.status, reasons, query_id=query_id)
+        groups: DiskGroups = ()
+        if any(fix_for(reason) and "larger than device" in reason for reason in reasons):
+            # The fix names the disk groups whose disks would hold the image.
+            try:
+                groups = _groups(self.call("read the server's hardware", self.api.hardware))
+            except ByoiError:
+                groups = ()
+        return TaskFailedError(
+            self.service_name,
+            task.task_id,
+            task.status,
+            reasons,
+            query_id=query_id,
+            groups=groups,
+            disk_group_id=disk_group_id,
+        )
 
     def settled_server(self, operating_system: str) -> Server:
         """The server once it reports `operating_system`, or as it is after a grace period."""
@@ -414,15 +462,26 @@ class Session:
 
     # -- reading ---------------------------------------------------------------------------------------------
 
-    def server_or_none(self) -> Server | None:
+    def server_for_refresh(self) -> Server:
+        """The server, for a refresh. A 404 is never taken as "the server is gone": OVH answers it to another
+        account's credentials and, for a while, after a reinstall; dropping the resource would have the next
+        `pulumi up` reinstall the server."""
         try:
             return self.retry.call("read the server", self.api.server)
-        except ovh.exceptions.ResourceNotFoundError:
-            return None
+        except ovh.exceptions.ResourceNotFoundError as exc:
+            raise ServerUnreadableError(self.service_name, query_id=getattr(exc, "query_id", None)) from None
         except ovh.exceptions.APIError as exc:
             raise ApiRefusedError.from_ovh(
                 exc, service_name=self.service_name, action="read the server"
             ) from None
+
+
+def _groups(hardware: Hardware) -> DiskGroups:
+    return [
+        (group.disk_group_id, group.disk_bytes, group.description or "")
+        for group in hardware.disk_groups or ()
+        if group.disk_group_id is not None and group.disk_bytes is not None
+    ]
 
 
 # Shorter values would mask common words and numbers (task ids) in every line; header values, tokens and

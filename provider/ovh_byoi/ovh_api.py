@@ -21,6 +21,7 @@ import ovh.config
 import ovh.exceptions
 from pydantic import BaseModel, ConfigDict, Field
 
+from .budget import RequestBudget
 from .errors import CredentialsError
 from .spec import ReinstallRequest
 
@@ -117,14 +118,18 @@ def resolve_endpoint(configured: str | None) -> str:
 
 
 class Client(ovh.Client):  # type: ignore[misc]
-    """OVH's client, remembering the query id of its last answer (OVH support asks for it).
+    """OVH's client, remembering the query id of its last answer (OVH support asks for it), and waiting for
+    the consumer key's shared request budget before each request (`budget.py`).
 
     OVH's client keeps the query id only on errors; a failed task is reported by a successful read.
     """
 
     last_query_id: str | None = None
+    budget: RequestBudget | None = None
 
     def raw_call(self, *args: Any, **kwargs: Any) -> Any:
+        if self.budget is not None:
+            self.budget.take()
         response = super().raw_call(*args, **kwargs)
         self.last_query_id = response.headers.get("X-OVH-QUERYID")
         return response
@@ -134,7 +139,7 @@ def make_client(settings: OvhSettings) -> Client:
     """A new signed client. Values missing from `settings` come from `OVH_*` variables, then ovh.conf."""
     endpoint = resolve_endpoint(settings.endpoint)
     try:
-        return Client(
+        client = Client(
             endpoint=endpoint,
             application_key=settings.application_key,
             application_secret=settings.application_secret,
@@ -152,6 +157,12 @@ def make_client(settings: OvhSettings) -> Client:
             fix="set the ovh:applicationKey, ovh:applicationSecret and ovh:consumerKey stack config keys "
             "(or ovh:clientId and ovh:clientSecret), or OVH_* variables, or ovh.conf",
         ) from None
+    # The budget is OVH's, per consumer key (a service account's client id plays its part).
+    identity = client._consumer_key or client._client_id or client._application_key or ""
+    from .waiting import time_scale
+
+    client.budget = RequestBudget.for_key(f"{endpoint}\0{identity}", scale=time_scale())
+    return client
 
 
 # --- what OVH answers ---------------------------------------------------------------------------------------
@@ -179,7 +190,12 @@ class Task(BaseModel):
 
     @property
     def failed(self) -> bool:
-        return self.status in FAILED_STATUSES
+        """Ended without success: a failure status, or one outside OVH's enumeration (never a success)."""
+        return not self.running and self.status != "done"
+
+    @property
+    def known_status(self) -> bool:
+        return self.status in RUNNING_STATUSES | FAILED_STATUSES | {"done"}
 
 
 class Server(BaseModel):
@@ -234,10 +250,20 @@ class _UnitValue(BaseModel):
     value: int = 0
 
 
-class _DiskGroup(BaseModel):
+class DiskGroup(BaseModel):
+    """`dedicated.server.HardwareSpecificationsDisk`: `diskSize` is the size of one disk of the group."""
+
     model_config = _ANSWER
 
+    disk_group_id: int | None = Field(default=None, alias="diskGroupId")
     disk_size: _UnitValue | None = Field(default=None, alias="diskSize")
+    number_of_disks: int | None = Field(default=None, alias="numberOfDisks")
+    description: str | None = None
+
+    @property
+    def disk_bytes(self) -> int | None:
+        """One disk's size (disk makers count in powers of ten)."""
+        return _to_bytes(self.disk_size, binary=False) if self.disk_size else None
 
 
 class Hardware(BaseModel):
@@ -245,14 +271,31 @@ class Hardware(BaseModel):
 
     model_config = _ANSWER
 
-    disk_groups: list[_DiskGroup] | None = Field(default=None, alias="diskGroups")
+    disk_groups: list[DiskGroup] | None = Field(default=None, alias="diskGroups")
     memory_size: _UnitValue | None = Field(default=None, alias="memorySize")
+
+    def group(self, disk_group_id: int | None) -> DiskGroup | None:
+        """The target disk group: 0 or None is OVH's automatic choice, disk group 1 by OVH's install guide."""
+        wanted = disk_group_id or 1
+        groups = self.disk_groups or []
+        found = next((g for g in groups if g.disk_group_id == wanted), None)
+        if found is None and not disk_group_id and groups:
+            # No group numbered 1: OVH's automatic choice is then not documented; the first one listed.
+            return groups[0]
+        return found
+
+    def group_ids(self) -> list[int]:
+        return [g.disk_group_id for g in self.disk_groups or () if g.disk_group_id is not None]
+
+    def disk_bytes_of(self, disk_group_id: int | None) -> int | None:
+        """The disk an image is written to: BYOI deploys to the first disk of the target disk group."""
+        group = self.group(disk_group_id)
+        return group.disk_bytes if group is not None else None
 
     @property
     def disk_bytes(self) -> int | None:
-        """The largest disk an image could be written to (disk makers count in powers of ten)."""
-        sizes = [_to_bytes(g.disk_size, binary=False) for g in self.disk_groups or () if g.disk_size]
-        return max(sizes) if sizes else None
+        """The disk an image goes to without a disk_group_id."""
+        return self.disk_bytes_of(None)
 
     @property
     def memory_bytes(self) -> int | None:

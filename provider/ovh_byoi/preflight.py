@@ -40,7 +40,7 @@ import requests
 import urllib3
 from oslo_utils.imageutils import format_inspector
 
-from ovh_byoi.errors import guide_fix
+from ovh_byoi.errors import DiskGroups, disk_group_advice, guide_fix
 from ovh_byoi.redaction import redact, url_secrets
 
 __all__ = ["CHECK_LEVELS", "Finding", "ProgressCallback", "run_preflight"]
@@ -84,12 +84,17 @@ def run_preflight(
     disk_bytes: int | None,
     memory_bytes: int | None,
     progress: ProgressCallback | None = None,
+    disk_groups: DiskGroups = (),
+    disk_group_id: int | None = None,
 ) -> list[Finding]:
     """Every problem found with the image, or an empty list; never raises for a problem with the image.
 
-    ``disk_bytes`` and ``memory_bytes`` describe the target server (``None`` skips that comparison);
-    ``progress`` is called while ``full`` streams the image.
+    ``disk_bytes`` (the first disk of the target disk group: BYOI writes to that one disk) and
+    ``memory_bytes`` describe the target server (``None`` skips that comparison); ``disk_groups`` and
+    ``disk_group_id`` let the fix for an image too large name the groups that would hold it; ``progress`` is
+    called while ``full`` streams the image.
     """
+    disk = _Disk(disk_bytes, disk_groups, disk_group_id)
     if level not in CHECK_LEVELS:
         return [Finding("preflight", f"unknown preflight level {level!r}", "Use one of: off, quick, full.")]
     if level == "off":
@@ -102,11 +107,11 @@ def run_preflight(
     if probe.head is not None:
         layout = _inspect_head(probe.head, image_type, source.display)
         findings.extend(layout.findings)
-        findings.extend(_size_findings(layout, probe.size, disk_bytes, memory_bytes))
+        findings.extend(_size_findings(layout, probe.size, disk, memory_bytes))
         if level == "full":
             findings.extend(
                 _full_check(
-                    source, probe, layout, checksum, efi_bootloader_path, disk_bytes, memory_bytes, progress
+                    source, probe, layout, checksum, efi_bootloader_path, disk, memory_bytes, progress
                 )
             )
     # Servers and libraries quote what they were sent: whatever a finding repeats, no secret gets through.
@@ -621,9 +626,19 @@ def _bytes_text(count: int) -> str:
     return f"{count} bytes ({count / scale:.1f} {unit})"
 
 
+@dataclass(frozen=True)
+class _Disk:
+    """Where the image goes: the first disk of the target disk group, and the server's other groups."""
+
+    size: int | None
+    groups: DiskGroups = ()
+    group_id: int | None = None
+
+
 def _size_findings(
-    layout: _Layout, download_size: int | None, disk_bytes: int | None, memory_bytes: int | None
+    layout: _Layout, download_size: int | None, disk: _Disk, memory_bytes: int | None
 ) -> list[Finding]:
+    disk_bytes = disk.size
     findings = []
     if download_size is not None and memory_bytes is not None:
         room = memory_bytes - MEMORY_RESERVED_BYTES
@@ -647,8 +662,13 @@ def _size_findings(
             Finding(
                 "image_url",
                 f"the image needs {_bytes_text(on_disk)} on disk, more than the server's disk of "
-                f"{_bytes_text(disk_bytes)}",
-                guide_fix("too_big_for_disk", device=str(disk_bytes)),
+                f"{_bytes_text(disk_bytes)} (the first disk of disk group {disk.group_id or 1}, where BYOI "
+                "writes it)",
+                guide_fix(
+                    "too_big_for_disk",
+                    device=str(disk_bytes),
+                    groups=disk_group_advice(on_disk, disk.groups, disk.group_id),
+                ),
             )
         )
     return findings
@@ -741,7 +761,7 @@ def _full_check(
     layout: _Layout,
     checksum: _Checksum | None,
     efi_bootloader_path: str | None,
-    disk_bytes: int | None,
+    disk: _Disk,
     memory_bytes: int | None,
     progress: ProgressCallback | None,
 ) -> list[Finding]:
@@ -779,7 +799,7 @@ def _full_check(
                 )
             )
         elif probe.size is None:
-            findings.extend(_size_findings(layout, received, disk_bytes, memory_bytes))
+            findings.extend(_size_findings(layout, received, disk, memory_bytes))
         if checksum is not None and hasher is not None:
             actual = hasher.hexdigest()
             if actual != checksum.hexdigest:

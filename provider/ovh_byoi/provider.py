@@ -127,9 +127,9 @@ class ByoiProvider(ResourceProvider):
         service_name = str(props.get("service_name") or id_.split("/", 1)[0])
         timeout = props.get("timeout_minutes") or DEFAULT_TIMEOUT_MINUTES
         session = Session.open(_settings(), service_name, timeout_minutes=float(timeout))
-        server = session.server_or_none()
-        if server is None:
-            return ReadResult(None, {})
+        # Never ReadResult(None, ...): OVH's 404 is no proof the server is gone, and a resource dropped from
+        # the state would be created again (the server reinstalled) by the next `pulumi up`.
+        server = session.server_for_refresh()
         expected_os = str(props.get("os") or props.get("operating_system") or "byoi_64")
         drift = find_drift(session, server, task_id=_task_id(props), expected_os=expected_os)
         outputs = {name: value for name, value in props.items() if name != PROVIDER_KEY}

@@ -35,9 +35,9 @@ class ByoiInstallation(pulumi.dynamic.Resource, module="ovh_byoi", name="ByoiIns
 
     Changing what ends up on the disk (the image, identified by its checksum when both old and new have one,
     else by its URL; its type; the EFI bootloader path; hostname; SSH key; config-drive user data or metadata;
-    the operating system template; the server) replaces the resource, which reinstalls the server. Moving the
-    image to another URL with the same checksum, or changing headers, the timeout, the preflight level or
-    `adopt`, only records the new values.
+    the operating system template; the disk group; the server) replaces the resource, which reinstalls the
+    server. Moving the image to another URL with the same checksum, or changing headers, the timeout, the
+    preflight level or `adopt`, only records the new values.
 
     `pulumi refresh` records in `drift` why a server no longer runs what the stack says (reinstalled outside
     the stack, another OS, in error); the next `pulumi up` then reinstalls it. To accept the server as it is
@@ -46,8 +46,8 @@ class ByoiInstallation(pulumi.dynamic.Resource, module="ovh_byoi", name="ByoiIns
 
     service_name: pulumi.Output[str]
     image_url: pulumi.Output[str]
-    image_type: pulumi.Output[str]
-    efi_bootloader_path: pulumi.Output[str]
+    image_type: pulumi.Output[str | None]
+    efi_bootloader_path: pulumi.Output[str | None]
     image_checksum: pulumi.Output[str | None]
     image_checksum_type: pulumi.Output[str | None]
     hostname: pulumi.Output[str | None]
@@ -56,6 +56,7 @@ class ByoiInstallation(pulumi.dynamic.Resource, module="ovh_byoi", name="ByoiIns
     config_drive_metadata: pulumi.Output[Mapping[str, str] | None]
     http_headers: pulumi.Output[Mapping[str, str] | None]
     operating_system: pulumi.Output[str]
+    disk_group_id: pulumi.Output[int | None]
     adopt: pulumi.Output[bool]
     timeout_minutes: pulumi.Output[int]
     preflight: pulumi.Output[str]
@@ -74,8 +75,8 @@ class ByoiInstallation(pulumi.dynamic.Resource, module="ovh_byoi", name="ByoiIns
         *,
         service_name: pulumi.Input[str],
         image_url: pulumi.Input[str],
-        image_type: pulumi.Input[str],
-        efi_bootloader_path: pulumi.Input[str],
+        image_type: pulumi.Input[str] | None = None,
+        efi_bootloader_path: pulumi.Input[str] | None = None,
         image_checksum: pulumi.Input[str] | None = None,
         image_checksum_type: pulumi.Input[str] | None = None,
         hostname: pulumi.Input[str] | None = None,
@@ -84,6 +85,7 @@ class ByoiInstallation(pulumi.dynamic.Resource, module="ovh_byoi", name="ByoiIns
         config_drive_metadata: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None,
         http_headers: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None,
         operating_system: pulumi.Input[str] | None = None,
+        disk_group_id: pulumi.Input[int] | None = None,
         adopt: pulumi.Input[bool] | None = None,
         timeout_minutes: pulumi.Input[int] | None = None,
         preflight: pulumi.Input[str] | None = None,
@@ -93,7 +95,9 @@ class ByoiInstallation(pulumi.dynamic.Resource, module="ovh_byoi", name="ByoiIns
 
         `config_drive_user_data` may be a `#cloud-config` document, a `#!` script, or a mapping (rendered as a
         `#cloud-config` document). `preflight` is `quick` (default), `full` or `off`; `adopt=True` takes over
-        a server that already runs this image without reinstalling it.
+        a server that already runs this image without reinstalling it. `image_type` and `efi_bootloader_path`
+        are required by `byoi_64` (the default), not by `byolinux_64` (qcow2 only). `disk_group_id` picks the
+        disk group the image goes to (its first disk; default: OVH's automatic choice, disk group 1).
         """
         if config_drive_user_data is not None:
             config_drive_user_data = pulumi.Output.from_input(config_drive_user_data).apply(_user_data_text)
@@ -110,6 +114,7 @@ class ByoiInstallation(pulumi.dynamic.Resource, module="ovh_byoi", name="ByoiIns
             "config_drive_metadata": config_drive_metadata,
             "http_headers": http_headers,
             "operating_system": operating_system,
+            "disk_group_id": disk_group_id,
             "adopt": adopt,
             "timeout_minutes": timeout_minutes,
             "preflight": preflight,

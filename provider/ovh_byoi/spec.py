@@ -80,7 +80,16 @@ INSTALL_FIELDS: tuple[str, ...] = (
     "ssh_key",
     "config_drive_user_data",
     "config_drive_metadata",
+    "disk_group_id",
 )
+# Which inputs each template needs: BYOLinux needs only the image's URL (its image is qcow2, and OVH's own
+# script makes it bootable); BYOI also needs the image type and the EFI bootloader's path.
+TEMPLATE_REQUIRED: dict[str, tuple[str, ...]] = {
+    "byoi_64": ("image_type", "efi_bootloader_path"),
+    "byolinux_64": (),
+}
+# OVH's disk group ids are small integers; 0 is OVH's automatic choice (disk group 1, its install guide says).
+MAX_DISK_GROUP_ID = 64
 
 
 class _Unset:
@@ -494,11 +503,17 @@ FIXES: dict[str, str] = {
         "give an http:// or https:// URL your server can download from its public network; put credentials "
         "in http_headers"
     ),
-    "image_type": 'set "qcow2" or "raw", whatever the file really is (`qemu-img info` tells)',
+    "image_type": (
+        'set "qcow2" or "raw", whatever the file really is (`qemu-img info` tells); byolinux_64 takes qcow2 '
+        "only (leave it out or set qcow2)"
+    ),
     "image_checksum": "give the image's hex digest (e.g. the output of `sha512sum`)",
     "image_checksum_type": 'set "md5", "sha1", "sha256" or "sha512" to match image_checksum, or omit it',
     "efi_bootloader_path": 'write the path with single backslashes, e.g. r"\\efi\\debian\\grubx64.efi"',
-    "hostname": "use a short host name such as web-1 (no dots)",
+    "hostname": (
+        "use a host name such as web-1 or a full domain name such as web-1.example.com: each dot-separated "
+        "label at most 63 characters, starting with a letter, ending with a letter or a digit"
+    ),
     "ssh_key": "paste one line of your .pub file, e.g. ssh-ed25519 AAAA... you@example",
     "config_drive_user_data": (
         "give a #cloud-config YAML document, a #! script, or a mapping, as text (the provider encodes it "
@@ -515,6 +530,11 @@ FIXES: dict[str, str] = {
     ),
     "operating_system": 'set "byoi_64" (the default) or "byolinux_64"',
     "adopt": "set true to take over a server that already runs this image, false to install it",
+    "disk_group_id": (
+        f"give the diskGroupId of one of the server's disk groups (1 to {MAX_DISK_GROUP_ID}; "
+        "GET /dedicated/server/<name>/specifications/hardware list them), or 0 / leave it out for OVH's "
+        "automatic choice (disk group 1)"
+    ),
     "timeout_minutes": f"give a whole number of minutes from 1 to {MAX_TIMEOUT_MINUTES}",
     "preflight": 'set "quick" (the default), "full" or "off"',
 }
@@ -527,8 +547,9 @@ class ByoiInstallationArgs(BaseModel):
 
     service_name: ServiceName
     image_url: ImageUrl
-    image_type: Annotated[ImageType, BeforeValidator(_lower)]
-    efi_bootloader_path: EfiBootloaderPath
+    # Required by byoi_64, not by byolinux_64 (TEMPLATE_REQUIRED).
+    image_type: Annotated[ImageType, BeforeValidator(_lower)] | None = None
+    efi_bootloader_path: EfiBootloaderPath | None = None
     image_checksum: Checksum | None = None
     image_checksum_type: Annotated[ChecksumType, BeforeValidator(_lower)] | None = None
     hostname: Hostname | None = None
@@ -537,6 +558,7 @@ class ByoiInstallationArgs(BaseModel):
     config_drive_metadata: Metadata | None = None
     http_headers: HttpHeaders | None = None
     operating_system: OperatingSystem = "byoi_64"
+    disk_group_id: Annotated[int, Field(ge=0, le=MAX_DISK_GROUP_ID)] | None = None
     adopt: bool = False
     timeout_minutes: TimeoutMinutes = DEFAULT_TIMEOUT_MINUTES
     preflight: PreflightLevel = "quick"
@@ -570,8 +592,8 @@ class ReinstallCustomizations(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
     image_url: str = Field(alias="imageURL")
-    image_type: ImageType = Field(alias="imageType")
-    efi_bootloader_path: str = Field(alias="efiBootloaderPath")
+    image_type: ImageType | None = Field(default=None, alias="imageType")
+    efi_bootloader_path: str | None = Field(default=None, alias="efiBootloaderPath")
     image_checksum: str | None = Field(default=None, alias="imageCheckSum")
     image_checksum_type: ChecksumType | None = Field(default=None, alias="imageCheckSumType")
     hostname: str | None = Field(default=None, alias="hostname")
@@ -588,6 +610,7 @@ class ReinstallRequest(BaseModel):
 
     operating_system: OperatingSystem = Field(alias="operatingSystem")
     customizations: ReinstallCustomizations
+    storage: list[dict[str, int]] | None = None
 
     @classmethod
     def from_args(cls, args: ByoiInstallationArgs) -> ReinstallRequest:
@@ -605,9 +628,11 @@ class ReinstallRequest(BaseModel):
             "configDriveMetadata": args.config_drive_metadata,
             "httpHeaders": args.http_headers,
         }
-        return cls.model_validate(
-            {"operatingSystem": args.operating_system, "customizations": customizations}
-        )
+        body: dict[str, Any] = {"operatingSystem": args.operating_system, "customizations": customizations}
+        if args.disk_group_id:
+            # 0 is OVH's default (automatic): sent only when the user chose a group.
+            body["storage"] = [{"diskGroupId": args.disk_group_id}]
+        return cls.model_validate(body)
 
     def body(self) -> dict[str, Any]:
         """The JSON body of `POST /dedicated/server/{serviceName}/reinstall`."""
@@ -669,10 +694,35 @@ def _body_size_problems(values: Mapping[str, Any], skip: frozenset[str]) -> list
     ]
 
 
-def cross_field_problems(values: Mapping[str, Any], *, skip: frozenset[str]) -> list[Problem]:
-    """Rules that involve several fields; a rule is left out when a field it needs is in `skip`."""
+def cross_field_problems(
+    values: Mapping[str, Any], *, skip: frozenset[str], require: bool = True
+) -> list[Problem]:
+    """Rules that involve several fields; a rule is left out when a field it needs is in `skip`.
+
+    `require`: the inputs the template needs must be there (not when checking part of an install)."""
     size_problems = _body_size_problems(values, skip)
-    return size_problems or _checksum_problems(values, skip)
+    return size_problems or [*_template_problems(values, skip, require), *_checksum_problems(values, skip)]
+
+
+def _template_problems(values: Mapping[str, Any], skip: frozenset[str], require: bool) -> list[Problem]:
+    if "operating_system" in skip:
+        return []
+    template = values.get("operating_system") or "byoi_64"
+    problems = []
+    if require:
+        for name in TEMPLATE_REQUIRED.get(template, ()):
+            if values.get(name) is None and name not in skip:
+                problems.append(Problem(name, f"{name} is required for {template}", FIXES[name]))
+    if template == "byolinux_64" and values.get("image_type") not in (None, "qcow2"):
+        problems.append(
+            Problem(
+                "image_type",
+                f"byolinux_64 installs qcow2 images only, not {values['image_type']} (OVH's BYOLinux guide)",
+                "convert the image (qemu-img convert -O qcow2 <image> <new image>) and set image_type to "
+                '"qcow2" or leave it out, or use operating_system "byoi_64" for a raw image',
+            )
+        )
+    return problems
 
 
 def _checksum_problems(values: Mapping[str, Any], skip: frozenset[str]) -> list[Problem]:
@@ -780,7 +830,7 @@ def check_inputs(inputs: Mapping[str, Any], *, partial: bool = False) -> tuple[d
             break
         if info.is_required() and name not in values and name not in unknown and name not in invalid:
             problems.append(Problem(name, f"{name} is required", FIXES[name]))
-    problems.extend(cross_field_problems(values, skip=frozenset(unknown | invalid)))
+    problems.extend(cross_field_problems(values, skip=frozenset(unknown | invalid), require=not partial))
     if problems:
         return dict(inputs), problems
     if partial:
@@ -825,6 +875,9 @@ def _on_disk(name: str, value: Any) -> Any:
     # bootloader: \EFI\debian\grubx64.efi and \efi\debian\grubx64.efi boot the same file.
     if name == "efi_bootloader_path" and isinstance(value, str):
         return value.lower()
+    if name == "disk_group_id":
+        # Left out and 0 are both OVH's automatic choice.
+        return value or 0
     return value
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import json
 import logging
@@ -52,7 +53,23 @@ _NEW_SERVER_SCHEMA: dict[str, Any] = {
         "diskSizeBytes": {"type": "integer", "minimum": 1024**2, "maximum": MAX_DISK_BYTES},
         "memoryBytes": {"type": "integer", "minimum": 1024**2, "maximum": MAX_MEMORY_BYTES},
         "bootMode": {"enum": ["legacy", "uefi", "uefi-legacy"]},
+        "diskGroups": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 8,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["diskSizeBytes"],
+                "properties": {
+                    "diskSizeBytes": {"type": "integer", "minimum": 1024**2, "maximum": MAX_DISK_BYTES},
+                    "numberOfDisks": {"type": "integer", "minimum": 1, "maximum": 24},
+                    "diskType": {"enum": ["NVMe", "SAS", "SATA", "SSD"]},
+                },
+            },
+        },
     },
+    "not": {"required": ["diskSizeBytes", "diskGroups"]},
 }
 
 
@@ -85,6 +102,16 @@ async def admin_add_server(request: web.Request) -> web.Response:
         disk_size=body.get("diskSizeBytes", DEFAULT_DISK_BYTES),
         memory_size=body.get("memoryBytes", DEFAULT_MEMORY_BYTES),
         boot_mode=body.get("bootMode", DEFAULT_BOOT_MODE),
+        disk_groups=[
+            {
+                "numberOfDisks": group.get("numberOfDisks", 1),
+                "diskSize": group["diskSizeBytes"],
+                "diskType": group.get("diskType", "NVMe"),
+            }
+            for group in body["diskGroups"]
+        ]
+        if "diskGroups" in body
+        else None,
     )
     return json_answer(emulator.admin_server(server), status=201)
 
@@ -158,6 +185,20 @@ async def admin_stats(request: web.Request) -> web.Response:
     return json_answer(dict(sorted(emulator_of(request).stats.items())))
 
 
+async def admin_rate(request: web.Request) -> web.Response:
+    emulator = emulator_of(request)
+    return json_answer(
+        {
+            "requestsPerMinute": emulator.config.requests_per_minute,
+            # Keys are credentials: shown by a short hash only.
+            "consumerKeys": {
+                hashlib.sha256(key.encode()).hexdigest()[:12]: stats
+                for key, stats in emulator.rate_stats.items()
+            },
+        }
+    )
+
+
 # ----------------------------------------------------------------------------------------------------
 # Images
 
@@ -218,5 +259,6 @@ ADMIN_ROUTES = [
     web.get("/_emulator/faults", admin_get_faults),
     web.post("/_emulator/faults/release", admin_release),
     web.get("/_emulator/stats", admin_stats),
+    web.get("/_emulator/rate", admin_rate),
 ]
 IMAGE_ROUTES = [web.get("/images/{name:.+}", serve_image)]

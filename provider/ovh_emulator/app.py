@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import ipaddress
 import logging
+import math
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -15,7 +16,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from .admin import ADMIN_ROUTES, IMAGE_ROUTES, AdminError
 from .auth import check_request
-from .core import API, EMULATOR, Emulator, EmulatorConfig, OvhError, emulator_of, json_answer
+from .core import API, EMULATOR, Emulator, EmulatorConfig, OvhError, emulator_of, json_answer, not_found
 from .imagework import DOWNLOAD_MARK_HEADER
 from .installs import redact_url
 from .routes import API_ROUTES
@@ -132,6 +133,12 @@ async def _guarded(
         await asyncio.sleep(decision.latency)
     if decision.drop:
         return _drop(request)
+    if decision.status == 404:
+        task_id = request.match_info.get("taskId")
+        service_name = request.match_info.get("serviceName")
+        if task_id is not None:
+            raise not_found(taskId=task_id)
+        raise not_found(serviceName=service_name) if service_name else web.HTTPNotFound()
     if decision.status is not None:
         error_class, message = _FAULT_ANSWERS[decision.status]
         refused = json_answer({"class": error_class, "message": message}, status=decision.status)
@@ -150,8 +157,17 @@ async def _guarded(
         )
         if refusal is not None:
             return json_answer(refusal.body, status=refusal.status)
+        wait = emulator.over_budget(request.headers.get("X-Ovh-Consumer", ""))
+        if wait is not None:
+            error_class, message = _FAULT_ANSWERS[429]
+            refused = json_answer({"class": error_class, "message": message}, status=429)
+            # OVH documents no Retry-After: this is a guess at what a client could be told.
+            refused.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+            return refused
     if decision.task is not None:
         request["task_fault"] = decision.task
+    if decision.task_status is not None:
+        request["task_status"] = decision.task_status
     response = await handler(request)
     if decision.drop_answer:
         return _drop(request)

@@ -71,6 +71,29 @@ def _check_state_file(state: Path) -> None:
     callback=_images_auth,
     help="Require this Basic-auth credential to download from /images/.",
 )
+@click.option(
+    "--realistic",
+    is_flag=True,
+    help="Behave as OVH does rather than as it documents: 404 on a task and its server for the first "
+    "seconds of a reinstall, elapsedTime negative across reboots, 60 requests a minute per consumer key.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(0),
+    help="Requests per emulated minute per consumer key, answered 429 beyond (0: none) [default: 60 with "
+    "--realistic, else 0].",
+)
+@click.option(
+    "--not-found-seconds",
+    type=click.FloatRange(min=0),
+    help="Emulated seconds after a reinstall during which its task and server answer 404 [default: 30 with "
+    "--realistic, else 0].",
+)
+@click.option(
+    "--purge-tasks-after",
+    type=click.FloatRange(min=0),
+    help="Emulated seconds after a task ends before it is purged (404, no longer listed) [default: never].",
+)
 @click.option("--application-key", default=DEFAULT_APPLICATION_KEY, help="Application key accepted.")
 @click.option("--application-secret", default=DEFAULT_APPLICATION_SECRET, help="Application secret accepted.")
 @click.option("--consumer-key", default=DEFAULT_CONSUMER_KEY, help="Consumer key accepted.")
@@ -82,6 +105,10 @@ def main(
     state: Path | None,
     images: Path | None,
     images_auth: tuple[str, str] | None,
+    realistic: bool,
+    rate_limit: int | None,
+    not_found_seconds: float | None,
+    purge_tasks_after: float | None,
     application_key: str,
     application_secret: str,
     consumer_key: str,
@@ -101,6 +128,10 @@ def main(
         images=images.resolve() if images is not None else None,
         images_auth=images_auth,
         credentials=Credentials(application_key, application_secret, consumer_key),
+        realistic=realistic,
+        rate_limit=rate_limit,
+        not_found_seconds=not_found_seconds,
+        purge_tasks_after=purge_tasks_after,
     )
     if isinstance(sys.stdout, io.TextIOWrapper):
         # Scripts read the first line as soon as it is printed, even through a pipe.

@@ -5,15 +5,16 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import json
+import math
 import re
 import secrets
 import shutil
 import tempfile
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ __all__ = [
     "DEFAULT_DISK_BYTES",
     "DEFAULT_MEMORY_BYTES",
     "EMULATOR",
-    "HOSTNAME",
+    "HOSTNAME_LABEL",
     "INITIAL_OS",
     "NOT_INSTALLING",
     "SN",
@@ -65,7 +66,15 @@ TEMPLATES = (
     "win2022-std_64",
 )
 BYOI_REQUIRED = ("imageURL", "imageType", "efiBootloaderPath")
-HOSTNAME = re.compile(r"^[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+# OVH's rule applies per label ("Invalid hostname {label} ... see RFC 1035, section 2.3.1"): a full domain
+# name whose every label follows it is accepted.
+HOSTNAME_LABEL = re.compile(r"^[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+HOSTNAME_MAX = 253
+# The realistic mode: how long after a reinstall OVH's API may not know the task, nor the server (emulated
+# seconds; terraform-provider-ovh retries such 404s for 5 minutes), and the per-consumer-key budget an OVH
+# maintainer gave (python-ovh #81).
+REALISTIC_NOT_FOUND_SECONDS = 30.0
+REALISTIC_REQUESTS_PER_MINUTE = 60
 NOT_INSTALLING = "Server is not being installed or reinstalled at the moment"
 
 
@@ -84,6 +93,27 @@ class EmulatorConfig:
     images: Path | None = None
     images_auth: tuple[str, str] | None = None
     credentials: Credentials = field(default_factory=Credentials)
+    # OVH as it behaves rather than as it is documented: 404 on fresh tasks and servers, elapsedTime that
+    # goes negative across reboots, a rate limit (each overridable below).
+    realistic: bool = False
+    # Requests per emulated minute per consumer key (0: no limit; the realistic mode's default is 60).
+    rate_limit: int | None = None
+    # Emulated seconds after a reinstall during which its task and its server answer 404.
+    not_found_seconds: float | None = None
+    # Emulated seconds after a task ended before OVH purges it (None: never).
+    purge_tasks_after: float | None = None
+
+    @property
+    def requests_per_minute(self) -> int:
+        if self.rate_limit is not None:
+            return self.rate_limit
+        return REALISTIC_REQUESTS_PER_MINUTE if self.realistic else 0
+
+    @property
+    def fresh_task_seconds(self) -> float:
+        if self.not_found_seconds is not None:
+            return self.not_found_seconds
+        return REALISTIC_NOT_FOUND_SECONDS if self.realistic else 0.0
 
 
 class OvhError(Exception):
@@ -101,10 +131,32 @@ def not_found(**key: object) -> OvhError:
     return OvhError(404, "Client::NotFound", f"The requested object ({name} = {value}) does not exist")
 
 
+# OVH shows dates in Paris time with an offset (`2024-01-26T17:57:10+01:00`) on some fields and in UTC with
+# milliseconds (`2024-11-20T15:22:14.449Z`) on others; clients must read both.
+def _paris(moment: datetime) -> timezone:
+    # Central European Time; summer time from the last Sunday of March to that of October, 01:00 UTC.
+    def last_sunday(month: int) -> datetime:
+        end = datetime(moment.year, month + 1, 1, 1, tzinfo=UTC) - timedelta(days=1)
+        return end - timedelta(days=(end.weekday() + 1) % 7)
+
+    summer = last_sunday(3) <= moment < last_sunday(10)
+    return timezone(timedelta(hours=2 if summer else 1))
+
+
 def iso(timestamp: float | None) -> str | None:
+    """A date as OVH shows task start and done dates: local time of Paris, to the second, with its offset."""
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(int(timestamp), UTC).isoformat()
+    moment = datetime.fromtimestamp(int(timestamp), UTC)
+    return moment.astimezone(_paris(moment)).isoformat()
+
+
+def iso_ms(timestamp: float | None) -> str | None:
+    """A date as OVH shows some others: UTC with milliseconds, `Z`."""
+    if timestamp is None:
+        return None
+    moment = datetime.fromtimestamp(math.floor(timestamp * 1000) / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def emulator_seconds(task: Task, speed: float) -> float:
@@ -144,6 +196,9 @@ class Emulator:
         self.stats: Counter[str] = Counter()
         self._query_ids = itertools.count(1)
         self._query_prefix = secrets.token_hex(3)
+        self._requests: dict[str, deque[float]] = {}
+        # Per consumer key: the most requests seen in one emulated minute, and how many were refused.
+        self.rate_stats: dict[str, dict[str, int]] = {}
         for index in range(1, config.servers + 1):
             if self.store.server(server_name(index)) is None:
                 self.add_server(server_name(index))
@@ -156,6 +211,39 @@ class Emulator:
     def query_id(self) -> str:
         return f"EU.emulator.{self._query_prefix}.{int(time.time()):x}.{next(self._query_ids)}"
 
+    def over_budget(self, consumer_key: str) -> float | None:
+        """Counts a request against its consumer key's budget: None if within, else the emulated seconds
+        until the budget has room again (the request is then refused and not counted)."""
+        limit = self.config.requests_per_minute
+        if limit <= 0:
+            return None
+        window = 60.0 / self.config.speed
+        now = time.monotonic()
+        seen = self._requests.setdefault(consumer_key, deque())
+        stats = self.rate_stats.setdefault(consumer_key, {"requests": 0, "peakPerMinute": 0, "refused": 0})
+        while seen and seen[0] <= now - window:
+            seen.popleft()
+        if len(seen) >= limit:
+            stats["refused"] += 1
+            return (seen[0] + window - now) * self.config.speed
+        seen.append(now)
+        stats["requests"] += 1
+        stats["peakPerMinute"] = max(stats["peakPerMinute"], len(seen))
+        return None
+
+    def fresh(self, task: Task | None) -> bool:
+        """Whether OVH's API may still not know this task (realistic mode: the first seconds of a task)."""
+        seconds = self.config.fresh_task_seconds
+        return (
+            task is not None and seconds > 0 and (time.time() - task.start_date) * self.config.speed < seconds
+        )
+
+    def purged(self, task: Task) -> bool:
+        after = self.config.purge_tasks_after
+        if after is None or task.done_date is None:
+            return False
+        return (time.time() - task.done_date) * self.config.speed > after
+
     # servers
 
     def add_server(
@@ -165,7 +253,11 @@ class Emulator:
         disk_size: int = DEFAULT_DISK_BYTES,
         memory_size: int = DEFAULT_MEMORY_BYTES,
         boot_mode: str = DEFAULT_BOOT_MODE,
+        disk_groups: list[dict[str, Any]] | None = None,
     ) -> Server:
+        if disk_groups:
+            # The disk file stands for the disk an image lands on by default: the first one of group 1.
+            disk_size = int(disk_groups[0]["diskSize"])
         server = Server(
             service_name=service_name,
             server_id=self.store.next_server_id(),
@@ -173,6 +265,7 @@ class Emulator:
             memory_size=memory_size,
             boot_mode=boot_mode,
             os=INITIAL_OS,
+            disk_groups=disk_groups,
         )
         self.store.add_server(server)
         return server
@@ -220,25 +313,30 @@ class Emulator:
 
     @staticmethod
     def hardware(server: Server) -> dict[str, Any]:
-        disk = size_of(server.disk_size, (("TB", 10**12), ("GB", 10**9), ("MB", 10**6)))
+        groups = []
+        for group_id, group in enumerate(server.groups, start=1):
+            # As OVH shows it: the size of one disk of the group, and how many there are.
+            disk = size_of(int(group["diskSize"]), (("TB", 10**12), ("GB", 10**9), ("MB", 10**6)))
+            label = f"{group['numberOfDisks']} x {disk['value']} {disk['unit']} {group['diskType']}"
+            groups.append(
+                {
+                    "defaultHardwareRaidSize": None,
+                    "defaultHardwareRaidType": None,
+                    "description": label,
+                    "diskGroupId": group_id,
+                    "diskSize": disk,
+                    "diskType": group["diskType"],
+                    "numberOfDisks": group["numberOfDisks"],
+                    "raidController": None,
+                }
+            )
         return {
             "bootMode": server.boot_mode,
             "coresPerProcessor": 8,
             "defaultHardwareRaidSize": None,
             "defaultHardwareRaidType": None,
-            "description": f"Emulated server, 1 x {disk['value']} {disk['unit']} NVMe",
-            "diskGroups": [
-                {
-                    "defaultHardwareRaidSize": None,
-                    "defaultHardwareRaidType": None,
-                    "description": f"1 x {disk['value']} {disk['unit']} NVMe",
-                    "diskGroupId": 1,
-                    "diskSize": disk,
-                    "diskType": "NVME",
-                    "numberOfDisks": 1,
-                    "raidController": None,
-                }
-            ],
+            "description": "Emulated server, " + " + ".join(group["description"] for group in groups),
+            "diskGroups": groups,
             "expansionCards": None,
             "formFactor": "1u",
             "memorySize": size_of(server.memory_size, (("MB", 2**20),)),
@@ -265,6 +363,7 @@ class Emulator:
                     "operatingSystem": install.operating_system,
                     "imageURL": install.customizations.get("imageURL"),
                     "imageType": install.customizations.get("imageType"),
+                    "diskGroupId": install.disk_group_id,
                     "outOfBand": install.out_of_band,
                     "emulatedSeconds": emulator_seconds(task, self.config.speed),
                     "diskSha256": install.written_sha256,
@@ -275,6 +374,9 @@ class Emulator:
             "serverId": server.server_id,
             "os": server.os,
             "diskSizeBytes": server.disk_size,
+            "diskGroups": [
+                {"diskGroupId": group_id, **group} for group_id, group in enumerate(server.groups, start=1)
+            ],
             "memoryBytes": server.memory_size,
             "bootMode": server.boot_mode,
             "diskSha256": server.disk_sha256,
@@ -298,7 +400,7 @@ class Emulator:
         if not short:
             answer.update(
                 {
-                    "lastUpdate": iso(task.last_update),
+                    "lastUpdate": iso_ms(task.last_update),
                     "needSchedule": False,
                     "note": None,
                     "plannedInterventionId": None,
@@ -312,7 +414,7 @@ class Emulator:
         running = self.store.active_task(server.service_name, "reinstallServer")
         if running is None:
             return
-        if self.faults.busy_answer == "taskAlreadyExists":
+        if self.faults.busy_answer != "conflict":
             raise OvhError(
                 400,
                 "Client::BadRequest::TaskAlreadyExists",
@@ -334,6 +436,7 @@ class Emulator:
         *,
         out_of_band: bool,
         fault: str | None,
+        disk_group_id: int = 0,
     ) -> Task:
         self.refuse_if_busy(server)
         task = self.store.create_task(
@@ -347,6 +450,7 @@ class Emulator:
             customizations=customizations,
             steps=new_steps(),
             fault=fault,
+            disk_group_id=disk_group_id,
         )
         self.store.add_install(install)
         self.installer.launch(task.task_id)

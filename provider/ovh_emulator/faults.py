@@ -2,27 +2,30 @@
 
 `PUT /_emulator/faults` replaces the whole set with:
 
-    {"seed": 0, "busyAnswer": "conflict", "rules": [RULE, ...]}
+    {"seed": 0, "busyAnswer": "taskAlreadyExists", "rules": [RULE, ...]}
 
 Each rule matches calls by `route` (`"METHOD /1.0/template"` as listed by `GET /_emulator/stats`,
 `"METHOD *"` or `"*"`) and optionally `serviceName`; it fires on the next `times` matching calls, or at random
 with probability `rate` (seeded by `seed`, so a test sees the same sequence every run), or both, or on every
 matching call. A rule does one thing:
 
-- `"status": 500 | 503 | 429`: answer that error, in OVH's JSON shape, without processing the call;
+- `"status": 500 | 503 | 429 | 404`: answer that error, in OVH's JSON shape, without processing the call (404:
+  OVH's "does not exist" for the route's task or server, as OVH answers for a while after a reinstall);
 - `"drop": true`: close the connection without an answer, without processing the call;
 - `"dropAnswer": true`: process the call, then close the connection before the answer (an accepted reinstall
   whose answer is lost);
 - `"task": "ovhError" | "neverFinish"`: the reinstall task created by the call ends in `ovhError`, or never
   ends (route defaults to `POST /1.0/dedicated/server/{serviceName}/reinstall`);
+- `"taskStatus": "<any text>"`: a task read answers this status, in or outside OVH's enumeration (route
+  defaults to `GET /1.0/dedicated/server/{serviceName}/task/{taskId}`);
 - `"latency": seconds`: delay the answer by this many real seconds (may be combined with one of the above);
 - `"hold": true`: park the call, its body read, until `POST /_emulator/faults/release` lets it go (may be
   combined with one of the above, which then applies). Tests use it to order two actors without guessing
   how long anything takes: `GET /_emulator/faults` shows how many calls each rule holds right now.
 
-`busyAnswer` picks how a reinstall is refused while another runs, as OVH documents two answers: `"conflict"`
-(409 `Client::Conflict::DisturbAlreadyExists`, the default) or `"taskAlreadyExists"` (400
-`Client::BadRequest::TaskAlreadyExists`).
+`busyAnswer` picks how a reinstall is refused while another runs, as OVH documents two answers:
+`"taskAlreadyExists"` (400 `Client::BadRequest::TaskAlreadyExists`, the default: what production captures
+show) or `"conflict"` (409 `Client::Conflict::DisturbAlreadyExists`, the rarer form).
 """
 
 from __future__ import annotations
@@ -34,11 +37,21 @@ from typing import Any
 
 import jsonschema
 
-__all__ = ["REINSTALL_ROUTE", "FaultDecision", "FaultRule", "Faults", "spec_errors"]
+__all__ = [
+    "DEFAULT_BUSY_ANSWER",
+    "REINSTALL_ROUTE",
+    "TASK_ROUTE",
+    "FaultDecision",
+    "FaultRule",
+    "Faults",
+    "spec_errors",
+]
 
 REINSTALL_ROUTE = "POST /1.0/dedicated/server/{serviceName}/reinstall"
+TASK_ROUTE = "GET /1.0/dedicated/server/{serviceName}/task/{taskId}"
+DEFAULT_BUSY_ANSWER = "taskAlreadyExists"
 
-_ACTIONS = ("status", "drop", "dropAnswer", "task")
+_ACTIONS = ("status", "drop", "dropAnswer", "task", "taskStatus")
 _MODIFIERS = ("latency", "hold")
 SPEC_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -56,10 +69,11 @@ SPEC_SCHEMA: dict[str, Any] = {
                     "serviceName": {"type": "string"},
                     "times": {"type": "integer", "minimum": 0},
                     "rate": {"type": "number", "minimum": 0, "maximum": 1},
-                    "status": {"enum": [429, 500, 503]},
+                    "status": {"enum": [404, 429, 500, 503]},
                     "drop": {"const": True},
                     "dropAnswer": {"const": True},
                     "task": {"enum": ["ovhError", "neverFinish"]},
+                    "taskStatus": {"type": "string", "maxLength": 64},
                     "latency": {"type": "number", "minimum": 0, "maximum": 600},
                     "hold": {"const": True},
                 },
@@ -112,6 +126,7 @@ class FaultRule:
     drop: bool = False
     drop_answer: bool = False
     task: str | None = None
+    task_status: str | None = None
     latency: float = 0.0
     hold: bool = False
     fired: int = 0
@@ -120,7 +135,7 @@ class FaultRule:
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> FaultRule:
-        default_route = REINSTALL_ROUTE if "task" in spec else "*"
+        default_route = REINSTALL_ROUTE if "task" in spec else TASK_ROUTE if "taskStatus" in spec else "*"
         return cls(
             route=_normalize_route(spec.get("route", default_route)),
             service_name=spec.get("serviceName"),
@@ -130,6 +145,7 @@ class FaultRule:
             drop=spec.get("drop", False),
             drop_answer=spec.get("dropAnswer", False),
             task=spec.get("task"),
+            task_status=spec.get("taskStatus"),
             latency=float(spec.get("latency", 0.0)),
             hold=spec.get("hold", False),
         )
@@ -142,6 +158,7 @@ class FaultRule:
             "rate": self.rate,
             "status": self.status,
             "task": self.task,
+            "taskStatus": self.task_status,
             "drop": self.drop or None,
             "dropAnswer": self.drop_answer or None,
             "latency": self.latency or None,
@@ -153,7 +170,13 @@ class FaultRule:
 
     @property
     def has_action(self) -> bool:
-        return self.status is not None or self.drop or self.drop_answer or self.task is not None
+        return (
+            self.status is not None
+            or self.drop
+            or self.drop_answer
+            or self.task is not None
+            or self.task_status is not None
+        )
 
     async def park(self) -> None:
         """Waits until the rule's calls are released (or the rule replaced)."""
@@ -189,6 +212,7 @@ class FaultDecision:
     drop: bool = False
     drop_answer: bool = False
     task: str | None = None
+    task_status: str | None = None
     holds: list[FaultRule] = field(default_factory=list)
 
     @property
@@ -200,14 +224,14 @@ class FaultDecision:
 class Faults:
     rules: list[FaultRule] = field(default_factory=list)
     seed: int = 0
-    busy_answer: str = "conflict"
+    busy_answer: str = DEFAULT_BUSY_ANSWER
     _rng: random.Random = field(default_factory=lambda: random.Random(0))
 
     def replace(self, spec: dict[str, Any]) -> None:
         # A held call whose rule is gone would wait forever.
         self.release()
         self.seed = spec.get("seed", 0)
-        self.busy_answer = spec.get("busyAnswer", "conflict")
+        self.busy_answer = spec.get("busyAnswer", DEFAULT_BUSY_ANSWER)
         self.rules = [FaultRule.from_spec(rule) for rule in spec.get("rules", [])]
         self._rng = random.Random(self.seed)
 
@@ -244,6 +268,8 @@ class Faults:
             creates_task = f"{method} {route}" == REINSTALL_ROUTE
             if rule.task is not None and (not creates_task or decision.task is not None):
                 continue
+            if rule.task_status is not None and f"{method} {route}" != TASK_ROUTE:
+                continue
             if rule.has_action and (decision.blocks_call or decision.drop_answer):
                 continue
             if not self._fires(rule):
@@ -257,4 +283,6 @@ class Faults:
                 decision.drop_answer = rule.drop_answer
             if rule.task is not None:
                 decision.task = rule.task
+            if rule.task_status is not None:
+                decision.task_status = rule.task_status
         return decision

@@ -55,11 +55,14 @@ def build_image(
     size_mib: int = 64,
     efi_files: Mapping[str, bytes] = DEFAULT_EFI_FILES,
     partition_table: bool = True,
+    root_partition: bool = True,
 ) -> Path:
     """Builds a bootable-looking disk image at `dest` and returns `dest`.
 
     `size_mib` is the disk's (virtual) size. With `partition_table`, the EFI system partition takes half of
-    the disk after the first MiB and a Linux partition the rest; without it the image is one FAT filesystem.
+    the disk after the first MiB and a Linux partition the rest (without `root_partition`, the EFI system
+    partition is the only one, as a BYOLinux image has one partition); without a partition table the image
+    is one FAT filesystem.
     """
     if fmt not in ("raw", "qcow2"):
         raise ValueError(f"fmt must be 'raw' or 'qcow2', not {fmt!r}")
@@ -76,8 +79,9 @@ def build_image(
             script = (
                 "label: gpt\n"
                 f'start=2048, size={esp_mib * MIB // SECTOR}, type={ESP_TYPE}, name="EFI System Partition"\n'
-                f'type={LINUX_TYPE}, name="root"\n'
             )
+            if root_partition:
+                script += f'type={LINUX_TYPE}, name="root"\n'
             result = subprocess.run(
                 [tool("sfdisk"), "--quiet", str(raw)],
                 input=script,

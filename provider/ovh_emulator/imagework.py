@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import shutil
+import struct
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -183,6 +184,24 @@ async def inspect(path: Path, *, image_type: str, disk_size: int) -> ImageInfo:
             f"which is larger than device of {disk_size} bytes"
         )
     return ImageInfo(detected, virtual_size)
+
+
+def _count_partitions(disk: Path) -> int:
+    with disk.open("rb") as device:
+        head = device.read(512 * 2)
+        if head[512:520] == b"EFI PART":
+            entries_lba, count, size = struct.unpack_from("<QII", head, 512 + 72)
+            device.seek(entries_lba * 512)
+            table = device.read(min(count, 1024) * size)
+            return sum(1 for i in range(0, len(table), size) if any(table[i : i + 16]))
+    if head[510:512] != b"\x55\xaa":
+        return 0
+    return sum(1 for i in range(4) if head[446 + 16 * i + 4] not in (0, 0xEE))
+
+
+async def count_partitions(disk: Path) -> int:
+    """Partitions of the partition table (GPT, else MBR) at the start of a raw disk; 0 without one."""
+    return await asyncio.to_thread(_count_partitions, disk)
 
 
 def _blank_disk(disk: Path, disk_size: int) -> None:

@@ -83,13 +83,27 @@ class InstallContext:
         return self.install.operating_system in BYOI_TEMPLATES
 
     @property
+    def byolinux(self) -> bool:
+        return self.install.operating_system == "byolinux_64"
+
+    @property
     def customizations(self) -> dict[str, Any]:
         return self.install.customizations
+
+    @property
+    def image_type(self) -> str:
+        # BYOLinux takes qcow2 only, and needs no imageType (OVH's Terraform acceptance test sends none).
+        return str(self.customizations.get("imageType") or "qcow2")
+
+    @property
+    def disk_size(self) -> int:
+        """The disk the image goes to: BYOI writes to the first disk of the target disk group only."""
+        return self.server.first_disk_of(self.install.disk_group_id) or self.server.disk_size
 
 
 async def _wipe_disk(context: InstallContext) -> None:
     # From here on the server's previous system is gone, whether or not the install succeeds.
-    await imagework.erase_disk(context.disk, context.server.disk_size)
+    await imagework.erase_disk(context.disk, context.disk_size)
     context.server.disk_sha256 = None
     context.server.config_drive = None
     context.server.efi_bootloader_path = None
@@ -110,7 +124,7 @@ async def _download(context: InstallContext) -> None:
         c.get("httpHeaders") or {},
         context.download,
         memory_bytes=context.server.memory_size,
-        image_type=c["imageType"],
+        image_type=context.image_type,
         mark=context.download_mark,
     )
     log.info("task %s: downloaded %s (%d bytes)", context.install.task_id, redact_url(c["imageURL"]), size)
@@ -130,8 +144,8 @@ async def _check_image(context: InstallContext) -> imagework.ImageInfo:
     async with context.heavy_work:
         context.image_info = await imagework.inspect(
             context.download,
-            image_type=context.customizations["imageType"],
-            disk_size=context.server.disk_size,
+            image_type=context.image_type,
+            disk_size=context.disk_size,
         )
     return context.image_info
 
@@ -153,11 +167,18 @@ async def _write_image(context: InstallContext) -> None:
     async with context.heavy_work:
         context.install.written_sha256 = await imagework.write_to_disk(
             context.download,
-            image_type=context.customizations["imageType"],
+            image_type=context.image_type,
             disk=context.disk,
-            disk_size=context.server.disk_size,
+            disk_size=context.disk_size,
             image_size=info.virtual_size,
         )
+    if context.byolinux:
+        partitions = await imagework.count_partitions(context.disk)
+        if partitions != 1:
+            # BYOLinux images hold one partition: OVH's make_image_bootable.sh adds the rest.
+            raise InstallFailure(
+                f"image provided has {partitions} partitions while BYOLinux expects a single partition"
+            )
     context.server.disk_sha256 = context.install.written_sha256
     await asyncio.to_thread(context.download.unlink, missing_ok=True)
 

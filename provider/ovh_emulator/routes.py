@@ -12,7 +12,8 @@ from . import openapi
 from .core import (
     API,
     BYOI_REQUIRED,
-    HOSTNAME,
+    HOSTNAME_LABEL,
+    HOSTNAME_MAX,
     NOT_INSTALLING,
     SN,
     TEMPLATES,
@@ -22,8 +23,8 @@ from .core import (
     json_answer,
     not_found,
 )
-from .installs import BYOI_TEMPLATES
-from .store import Task
+from .installs import BYOI_TEMPLATES, PLAN
+from .store import Install, Server, Task
 from .untrusted import Unparsable, parse_int, parse_json
 
 __all__ = ["API_ROUTES"]
@@ -41,7 +42,11 @@ async def list_servers(request: web.Request) -> web.Response:
 
 async def get_server(request: web.Request) -> web.Response:
     emulator = emulator_of(request)
-    return json_answer(emulator.api_server(emulator.server(request.match_info["serviceName"])))
+    server = emulator.server(request.match_info["serviceName"])
+    if emulator.fresh(emulator.store.active_task(server.service_name, "reinstallServer")):
+        # OVH's API, right after a reinstall, may not know the server it was asked to reinstall.
+        raise not_found(serviceName=server.service_name)
+    return json_answer(emulator.api_server(server))
 
 
 async def get_hardware(request: web.Request) -> web.Response:
@@ -59,10 +64,60 @@ async def _json_body(request: web.Request) -> Any:
 def _check_byoi(operating_system: str, customizations: dict[str, Any]) -> None:
     if operating_system not in BYOI_TEMPLATES:
         return
-    missing = [name for name in BYOI_REQUIRED if not customizations.get(name)]
+    # BYOLinux needs only the image's URL: its image is qcow2, and OVH's own script makes it bootable.
+    required = ("imageURL",) if operating_system == "byolinux_64" else BYOI_REQUIRED
+    missing = [name for name in required if not customizations.get(name)]
     if missing:
         fields = ", ".join(f"customizations.{name}" for name in missing)
         raise OvhError(400, "Client::BadRequest", f"[{fields}] Property is mandatory for {operating_system}")
+    if operating_system != "byolinux_64":
+        return
+    if customizations.get("imageType", "qcow2") != "qcow2":
+        raise OvhError(
+            400,
+            "Client::BadRequest::CustomizationInvalidFormat",
+            f"[customizations.imageType] Given data ({customizations['imageType']}) is not supported by "
+            "byolinux_64: its image must be qcow2",
+        )
+    if "postInstallationScript" in customizations:
+        raise OvhError(
+            400,
+            "Client::BadRequest::CustomizationInvalidFormat",
+            "[customizations.postInstallationScript] Property is not supported by byolinux_64",
+        )
+
+
+def _check_hostname(hostname: str) -> None:
+    labels = hostname.removesuffix(".").split(".")
+    bad = next((label for label in labels if not HOSTNAME_LABEL.match(label)), None)
+    if bad is None and len(hostname) <= HOSTNAME_MAX:
+        return
+    shown = bad if bad is not None else hostname
+    raise OvhError(
+        400,
+        "Client::BadRequest::HostnameInvalidFormat",
+        f"Invalid hostname {shown}: each label must contain no more than 63 characters, start with a letter, "
+        "end with a letter or a digit and contain only letters, digits and hyphens (see RFC 1035, "
+        "section 2.3.1), and the whole name no more than 253 characters",
+    )
+
+
+def _disk_group_id(server: Server, storage: list[dict[str, Any]] | None) -> int:
+    wanted = {int(item.get("diskGroupId", 0)) for item in storage or ()}
+    if len(wanted) > 1:
+        raise OvhError(
+            400, "Client::BadRequest", "[storage] An OS is installed on one disk group: give one diskGroupId"
+        )
+    disk_group_id = wanted.pop() if wanted else 0
+    if disk_group_id < 0 or (disk_group_id != 0 and server.first_disk_of(disk_group_id) is None):
+        known = ", ".join(str(group_id) for group_id in range(1, len(server.groups) + 1))
+        raise OvhError(
+            400,
+            "Client::BadRequest",
+            f"[storage.diskGroupId] Disk group {disk_group_id} does not exist on {server.service_name} "
+            f"(its disk groups: {known}; 0 chooses automatically)",
+        )
+    return disk_group_id
 
 
 async def reinstall(request: web.Request) -> web.Response:
@@ -82,15 +137,16 @@ async def reinstall(request: web.Request) -> web.Response:
         customizations["properties"] = body["properties"]
     _check_byoi(operating_system, customizations)
     hostname = customizations.get("hostname")
-    if hostname is not None and not HOSTNAME.match(hostname):
-        raise OvhError(
-            400,
-            "Client::BadRequest::HostnameInvalidFormat",
-            f"Hostname {hostname} must contain no more than 63 characters, start with a letter, "
-            "end with a letter or a digit and contain only letters, digits and hyphens",
-        )
+    if hostname is not None:
+        _check_hostname(hostname)
+    disk_group_id = _disk_group_id(server, body.get("storage"))
     task = emulator.start_install(
-        server, operating_system, customizations, out_of_band=False, fault=request.get("task_fault")
+        server,
+        operating_system,
+        customizations,
+        out_of_band=False,
+        fault=request.get("task_fault"),
+        disk_group_id=disk_group_id,
     )
     log.info("task %s: %s reinstall of %s started", task.task_id, operating_system, server.service_name)
     return json_answer(emulator.api_task(task, short=True))
@@ -116,7 +172,19 @@ async def list_tasks(request: web.Request) -> web.Response:
     server = emulator.server(request.match_info["serviceName"])
     function = _enum_query(request, "function", _TASK_FUNCTIONS)
     status = _enum_query(request, "status", _TASK_STATUSES)
-    return json_answer(emulator.store.task_ids(server.service_name, function, status))
+    ids = emulator.store.task_ids(server.service_name, function, status)
+    if emulator.config.purge_tasks_after is not None:
+        ids = [
+            task_id
+            for task_id in ids
+            if not emulator.purged(_known(emulator.store.task(server.service_name, task_id)))
+        ]
+    return json_answer(ids)
+
+
+def _known(task: Task | None) -> Task:
+    assert task is not None
+    return task
 
 
 def _task(request: web.Request) -> tuple[Emulator, Task]:
@@ -128,14 +196,21 @@ def _task(request: web.Request) -> tuple[Emulator, Task]:
         # OVH's task ids are 64-bit integers: a longer number is no more a task id than a word is.
         raise OvhError(400, "Client::BadRequest", f"[taskId] Given data ({raw_id}) is not of type integer")
     task = emulator.store.task(server.service_name, task_id)
-    if task is None:
+    if task is None or emulator.purged(task):
         raise not_found(taskId=raw_id)
     return emulator, task
 
 
 async def get_task(request: web.Request) -> web.Response:
     emulator, task = _task(request)
-    return json_answer(emulator.api_task(task))
+    if emulator.fresh(task):
+        # What terraform-provider-ovh retries for 5 minutes: the region executing the task is not the one
+        # answering yet.
+        raise not_found(taskId=task.task_id)
+    answer = emulator.api_task(task)
+    if request.get("task_status") is not None:
+        answer["status"] = request["task_status"]
+    return json_answer(answer)
 
 
 async def cancel_task(request: web.Request) -> web.Response:
@@ -154,14 +229,41 @@ async def install_status(request: web.Request) -> web.Response:
     emulator = emulator_of(request)
     server = emulator.server(request.match_info["serviceName"])
     install = emulator.store.visible_install(server.service_name)
-    if install is None:
+    task = None if install is None else emulator.store.task(server.service_name, install.task_id)
+    if install is None or task is None or task.status in ("init", "todo"):
+        # Nothing is installing before the task has started working, nor after a success.
         raise OvhError(404, "Client::NotFound", NOT_INSTALLING)
-    task = emulator.store.task(server.service_name, install.task_id)
-    assert task is not None
+    # A live payload shows "" where a step has no error, not null.
     progress = [
-        {"comment": step.comment, "status": step.status, "error": step.error} for step in install.steps
+        {"comment": step.comment, "status": step.status, "error": step.error or ""} for step in install.steps
     ]
-    return json_answer({"elapsedTime": emulator.installer.elapsed_seconds(task), "progress": progress})
+    return json_answer({"elapsedTime": _elapsed_time(emulator, task, install), "progress": progress})
+
+
+# The reboots during which OVH's elapsedTime goes negative (ovhcloud-cli saw -1935 during the hardware reboot,
+# +42 four minutes later, -87 after the final reboot): it seems to count from a clock the reboots reset.
+_FIRST_REBOOT = 1
+_FINAL_REBOOT = next(
+    i for i, step in enumerate(PLAN) if step.comment == "Rebooting server on the installed OS"
+)
+_FIRST_REBOOT_OFFSET = 1980
+_FINAL_REBOOT_OFFSET = 160
+
+
+def _elapsed_time(emulator: Emulator, task: Task, install: Install) -> int:
+    elapsed = emulator.installer.elapsed_seconds(task)
+    if not emulator.config.realistic or task.status != "doing" or install.step_started is None:
+        return elapsed
+    index = min(install.step_index, len(PLAN) - 1)
+    step_age = max(0.0, (time.time() - install.step_started) * emulator.config.speed)
+    if index == _FIRST_REBOOT:
+        return int(step_age) - _FIRST_REBOOT_OFFSET
+    if index >= _FINAL_REBOOT:
+        since = sum(step.seconds for step in PLAN[_FINAL_REBOOT:index]) + step_age
+        return int(since) - _FINAL_REBOOT_OFFSET
+    if index > _FIRST_REBOOT:
+        return int(sum(step.seconds for step in PLAN[_FIRST_REBOOT + 1 : index]) + step_age)
+    return elapsed
 
 
 API_ROUTES = [

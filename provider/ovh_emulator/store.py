@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS servers (
     os TEXT NOT NULL,
     disk_sha256 TEXT,
     efi_bootloader_path TEXT,
-    config_drive TEXT
+    config_drive TEXT,
+    disk_groups TEXT
 );
 CREATE TABLE IF NOT EXISTS tasks (
     task_id INTEGER PRIMARY KEY,
@@ -52,7 +53,8 @@ CREATE TABLE IF NOT EXISTS installs (
     step_started REAL,
     fault TEXT,
     written_sha256 TEXT,
-    progress_visible INTEGER NOT NULL DEFAULT 1
+    progress_visible INTEGER NOT NULL DEFAULT 1,
+    disk_group_id INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS installs_by_server ON installs(service_name, task_id);
 """
@@ -69,6 +71,18 @@ class Server:
     disk_sha256: str | None = None
     efi_bootloader_path: str | None = None
     config_drive: dict[str, Any] | None = None
+    # [{"numberOfDisks": n, "diskSize": bytes of one disk, "diskType": "NVMe"}, ...], group ids 1, 2, ...;
+    # None: one group of one disk of `disk_size`.
+    disk_groups: list[dict[str, Any]] | None = None
+
+    @property
+    def groups(self) -> list[dict[str, Any]]:
+        return self.disk_groups or [{"numberOfDisks": 1, "diskSize": self.disk_size, "diskType": "NVMe"}]
+
+    def first_disk_of(self, disk_group_id: int) -> int | None:
+        """Bytes of the first disk of a disk group (0: automatic, which is group 1), None if no such group."""
+        index = max(disk_group_id, 1) - 1
+        return int(self.groups[index]["diskSize"]) if index < len(self.groups) else None
 
 
 @dataclass
@@ -107,6 +121,7 @@ class Install:
     fault: str | None = None
     written_sha256: str | None = None
     progress_visible: bool = True
+    disk_group_id: int = 0
 
 
 class Store:
@@ -117,6 +132,13 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(servers)")}
+        if "disk_groups" not in columns:
+            # A state file written before servers had disk groups.
+            self._db.execute("ALTER TABLE servers ADD COLUMN disk_groups TEXT")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(installs)")}
+        if "disk_group_id" not in columns:
+            self._db.execute("ALTER TABLE installs ADD COLUMN disk_group_id INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self._db.close()
@@ -125,7 +147,7 @@ class Store:
 
     def add_server(self, server: Server) -> None:
         self._db.execute(
-            "INSERT INTO servers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO servers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 server.service_name,
                 server.server_id,
@@ -136,6 +158,7 @@ class Store:
                 server.disk_sha256,
                 server.efi_bootloader_path,
                 None if server.config_drive is None else json.dumps(server.config_drive),
+                None if server.disk_groups is None else json.dumps(server.disk_groups),
             ),
         )
 
@@ -156,6 +179,7 @@ class Store:
     def _server(row: sqlite3.Row) -> Server:
         values = dict(row)
         values["config_drive"] = None if row["config_drive"] is None else json.loads(row["config_drive"])
+        values["disk_groups"] = None if row["disk_groups"] is None else json.loads(row["disk_groups"])
         return Server(**values)
 
     def server(self, service_name: str) -> Server | None:
@@ -228,7 +252,7 @@ class Store:
             "UPDATE installs SET progress_visible=0 WHERE service_name=?", (install.service_name,)
         )
         self._db.execute(
-            "INSERT INTO installs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO installs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 install.task_id,
                 install.service_name,
@@ -241,6 +265,7 @@ class Store:
                 install.fault,
                 install.written_sha256,
                 int(install.progress_visible),
+                install.disk_group_id,
             ),
         )
 

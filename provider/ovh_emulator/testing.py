@@ -46,6 +46,7 @@ class RunningEmulator:
         images: Path | None,
         images_auth: tuple[str, str] | None,
         extra_args: Iterable[str],
+        realistic: bool = False,
     ) -> None:
         self._temp: tempfile.TemporaryDirectory[str] | None = None
         if state is None:
@@ -63,6 +64,8 @@ class RunningEmulator:
             self._args += ["--images", str(images)]
         if images_auth is not None:
             self._args += ["--images-auth", f"{images_auth[0]}:{images_auth[1]}"]
+        if realistic:
+            self._args.append("--realistic")
         self._args += list(extra_args)
         for flag, attribute in (
             ("--application-key", "application_key"),
@@ -183,7 +186,8 @@ class RunningEmulator:
             ) from error
 
     def add_server(self, service_name: str, **fields: Any) -> dict[str, Any]:
-        """Adds a server; fields: diskSizeBytes, memoryBytes, bootMode."""
+        """Adds a server; fields: diskSizeBytes, memoryBytes, bootMode, diskGroups
+        (`[{"numberOfDisks": 2, "diskSizeBytes": 960 * 10**9, "diskType": "SSD"}, ...]`)."""
         result: dict[str, Any] = self.admin("POST", "servers", {"serviceName": service_name, **fields})
         return result
 
@@ -201,6 +205,12 @@ class RunningEmulator:
 
     def stats(self) -> dict[str, int]:
         result: dict[str, int] = self.admin("GET", "stats")
+        return result
+
+    def rate(self) -> dict[str, Any]:
+        """The rate limit and, per consumer key (a short hash), its requests, peak per emulated minute and
+        refusals (429)."""
+        result: dict[str, Any] = self.admin("GET", "rate")
         return result
 
     def set_faults(self, spec: dict[str, Any]) -> None:
@@ -264,8 +274,12 @@ def start_emulator(
     images: Path | None = None,
     images_auth: tuple[str, str] | None = None,
     extra_args: Iterable[str] = (),
+    realistic: bool = False,
 ) -> RunningEmulator:
-    """Starts `python -m ovh_emulator` on a free loopback port and waits until it listens."""
+    """Starts `python -m ovh_emulator` on a free loopback port and waits until it listens.
+
+    `realistic`: OVH as it behaves (`--realistic`): 404 bursts on fresh tasks and servers, negative
+    elapsedTime across reboots, 60 requests a minute per consumer key (in emulated time)."""
     emulator = RunningEmulator(
         servers=servers,
         speed=speed,
@@ -273,6 +287,7 @@ def start_emulator(
         images=images,
         images_auth=images_auth,
         extra_args=extra_args,
+        realistic=realistic,
     )
     try:
         emulator._start()

@@ -205,9 +205,13 @@ def test_failed_progress_stays_readable_until_the_next_install(
     wait_for_task(shared_client, new_server, failed["taskId"])
     assert any(step["status"] == "error" for step in install_status(shared_client, new_server)["progress"])
 
+    shared_emulator.set_faults({"rules": [{"route": "GET /images/{name}", "hold": True, "times": 1}]})
     fixed = reinstall(shared_client, new_server, byoi_body(shared_emulator.image_url("small.raw")))
+    shared_emulator.wait_until_held(1)
 
-    assert all(step["error"] is None for step in install_status(shared_client, new_server)["progress"])
+    # A live payload shows "" where a step has no error.
+    assert all(step["error"] == "" for step in install_status(shared_client, new_server)["progress"])
+    shared_emulator.set_faults({})
     assert wait_for_task(shared_client, new_server, fixed["taskId"])["status"] == "done"
     with pytest.raises(ovh.exceptions.ResourceNotFoundError):
         install_status(shared_client, new_server)

@@ -158,7 +158,7 @@ def test_lost_answer_of_an_accepted_reinstall(faulty: RunningEmulator, new_serve
         reinstall(client, new_server, byoi_body(faulty.image_url("small.raw")))
 
     (task_id,) = client.get(f"/dedicated/server/{new_server}/task", function="reinstallServer")
-    with pytest.raises(ovh.exceptions.ResourceConflictError):
+    with pytest.raises(ovh.exceptions.BadParametersError, match="already running"):
         reinstall(client, new_server, byoi_body(faulty.image_url("small.raw")))
     assert wait_for_task(client, new_server, task_id)["status"] == "done"
     assert client.get(f"/dedicated/server/{new_server}")["os"] == "byoi_64"
@@ -199,12 +199,12 @@ def test_task_fault_makes_an_install_that_never_finishes(faulty: RunningEmulator
     ("spec", "message"),
     [
         (
-            {"rules": [{"route": GET_SERVER, "status": 404}]},
-            "rules.0.status: 404 is not one of [429, 500, 503]",
+            {"rules": [{"route": GET_SERVER, "status": 418}]},
+            "rules.0.status: 418 is not one of [404, 429, 500, 503]",
         ),
         (
             {"rules": [{"route": GET_SERVER}]},
-            "rules.0: a rule needs one of status, drop, dropAnswer, task, latency, hold",
+            "rules.0: a rule needs one of status, drop, dropAnswer, task, taskStatus, latency, hold",
         ),
         ({"rules": [{"status": 500, "drop": True}]}, "rules.0: a rule does only one of"),
         ({"rules": [{"route": "reinstall", "status": 500}]}, "rules.0.route: 'reinstall' does not match"),

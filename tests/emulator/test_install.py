@@ -87,7 +87,6 @@ def test_reinstall_replaces_what_the_previous_one_wrote(
 ) -> None:
     for name in ("debian.raw", "ubuntu.raw"):
         body = byoi_body(shared_emulator.image_url(name), efiBootloaderPath="\\efi\\ubuntu\\shimx64.efi")
-        body["operatingSystem"] = "byolinux_64"
         wait_for_task(shared_client, new_server, reinstall(shared_client, new_server, body)["taskId"])
 
     view = shared_emulator.server(new_server)
@@ -96,7 +95,7 @@ def test_reinstall_replaces_what_the_previous_one_wrote(
         sha256(test_images["debian.raw"]),
         sha256(test_images["ubuntu.raw"]),
     ]
-    assert view["os"] == "byolinux_64"
+    assert view["os"] == "byoi_64"
 
 
 def test_out_of_band_reinstall_is_a_real_task_that_changes_the_server(
@@ -111,7 +110,7 @@ def test_out_of_band_reinstall_is_a_real_task_that_changes_the_server(
     tasks = shared_client.get(f"/dedicated/server/{new_server}/task", function="reinstallServer")
     assert tasks == [ours["taskId"], theirs["taskId"]]
     wait_until(lambda: current_step(shared_client, new_server), what="the out-of-band install to run")
-    with pytest.raises(ovh.exceptions.ResourceConflictError):
+    with pytest.raises(ovh.exceptions.BadParametersError, match="already running"):
         reinstall(shared_client, new_server, byoi_body(shared_emulator.image_url("small.raw")))
     assert wait_for_task(shared_client, new_server, theirs["taskId"])["status"] == "done"
     server = shared_client.get(f"/dedicated/server/{new_server}")

@@ -68,6 +68,7 @@ ON_DISK_CHANGES: dict[str, Any] = {
     "ssh_key": OTHER_SSH_KEY,
     "config_drive_user_data": "#cloud-config\npackages: [tree]\n",
     "config_drive_metadata": {"role": "db"},
+    "disk_group_id": 2,
 }
 
 

@@ -23,7 +23,7 @@ import requests.utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ovh_byoi.provider import ByoiProvider
-from ovh_byoi.spec import ByoiInstallationArgs, ReinstallRequest
+from ovh_byoi.spec import TEMPLATE_REQUIRED, ByoiInstallationArgs, ReinstallRequest
 from pulumi.dynamic import CheckResult
 from pulumi.output import Unknown
 from testkit.provider_process import ProviderProcess
@@ -50,6 +50,7 @@ VALID: dict[str, Any] = {
     "config_drive_metadata": {"role": "web"},
     "http_headers": {"Authorization": "Basic bWlycm9yOnB3"},
     "operating_system": "byoi_64",
+    "disk_group_id": 1,
     "adopt": False,
     "timeout_minutes": 60,
     "preflight": "quick",
@@ -387,7 +388,10 @@ def test_any_set_of_inputs_gets_failures_naming_fields_never_an_exception(
 
     unknown_keys = set(inputs) - set(FIELDS)
     required = {name for name, info in ByoiInstallationArgs.model_fields.items() if info.is_required()}
-    allowed = set(inputs) | required | {partner for name in inputs for partner in PARTNERS.get(name, ())}
+    # byoi_64 (the default template) also needs these; byolinux_64 does not (tests/provider/test_fidelity.py).
+    template_required = set(TEMPLATE_REQUIRED["byoi_64"])
+    allowed = set(inputs) | required | template_required
+    allowed |= {partner for name in inputs for partner in PARTNERS.get(name, ())}
     assert_failures_name_fields(result, allowed, inputs)
     named = {failure.property for failure in result.failures or []}
     assert unknown_keys <= named, "every key that is no input is named"
