@@ -81,11 +81,12 @@ class Tofu:
         raise AssertionError(f"{address} is not in the state")
 
 
-def reinstall_task(name: str, server: str, image_url: str, image_type: str) -> str:
+def reinstall_task(name: str, server: str, image_url: str, image_type: str, extra: str = "") -> str:
     return f"""
 resource "ovh_dedicated_server_reinstall_task" "{name}" {{
   service_name = "{server}"
   os           = "byoi_64"
+  {extra}
   customizations {{
     hostname            = "tofu-{name}"
     image_url           = "{image_url}"
@@ -108,7 +109,11 @@ def test_reinstall_task_installs_a_byoi_image_and_ends_done(
 ) -> None:
     server = "ns1000001.emulator.ovh"
     tofu = Tofu.project(
-        tmp_path, emulator, reinstall_task("byoi", server, emulator.image_url("debian.qcow2"), "qcow2")
+        tmp_path,
+        emulator,
+        reinstall_task(
+            "byoi", server, emulator.image_url("debian.qcow2"), "qcow2", extra="bootid_on_destroy = 2"
+        ),
     )
     tofu.run("apply", "-auto-approve")
 
@@ -128,10 +133,16 @@ def test_reinstall_task_installs_a_byoi_image_and_ends_done(
 
     # The provider's Read makes no call, so a plan right after shows no change.
     assert tofu.run("plan", "-detailed-exitcode").returncode == 0
+
+    # Destroying it with `bootid_on_destroy` sets the boot (PUT) and reboots the server, waiting for the task.
+    tofu.run("destroy", "-auto-approve")
+    assert len(emulator.server(server)["installs"]) == 1  # a reboot, not a reinstall
     stats = assert_every_route_served(emulator)
     assert stats["POST /1.0/dedicated/server/{serviceName}/reinstall"] == 1
+    assert stats["PUT /1.0/dedicated/server/{serviceName}"] == 1
+    assert stats["POST /1.0/dedicated/server/{serviceName}/reboot"] == 1
     assert stats["GET /1.0/auth/details"] >= 1
-    assert stats["GET /1.0/dedicated/server/{serviceName}/task/{taskId}"] >= 1
+    assert stats["GET /1.0/dedicated/server/{serviceName}/task/{taskId}"] >= 2
 
 
 def test_a_broken_image_ends_in_the_failure_terraform_reports(
