@@ -229,14 +229,14 @@ class Emulator:
 
     def update_server(self, server: Server, changes: dict[str, Any]) -> None:
         """A `PUT /dedicated/server/{sn}` (a body valid against `dedicated.server.Dedicated`): the writable
-        properties change, an empty string clears a nullable one, read-only ones are ignored."""
+        properties change, an empty string clears a nullable one, read-only ones are ignored. During an
+        install, the install owns `efiBootloaderPath` (it clears it, then sets the one it was given)."""
         settings = self.store.server_settings(server.service_name)
         for name, value in changes.items():
             if value == "":
                 value = None
             if name == "efiBootloaderPath":
-                server.efi_bootloader_path = value
-                self.store.update_server(server)
+                self.store.set_efi_bootloader_path(server.service_name, value)
             elif name in SERVER_SETTINGS:
                 settings[name] = value
         self.store.set_server_settings(server.service_name, settings)

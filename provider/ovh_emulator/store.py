@@ -166,6 +166,12 @@ class Store:
         row = self._db.execute("SELECT * FROM servers WHERE service_name=?", (service_name,)).fetchone()
         return None if row is None else self._server(row)
 
+    def set_efi_bootloader_path(self, service_name: str, path: str | None) -> None:
+        # One column: the rest of the row may be an install's to write meanwhile.
+        self._db.execute(
+            "UPDATE servers SET efi_bootloader_path=? WHERE service_name=?", (path, service_name)
+        )
+
     def server_settings(self, service_name: str) -> dict[str, Any]:
         """What `PUT /dedicated/server/{sn}` changed (bootId, monitoring, ...), by API name."""
         row = self._db.execute(
