@@ -1,7 +1,7 @@
 """OVH's Go client (github.com/ovh/go-ovh, through our program `goovh/`) against the emulator: a signer and
 an error parser nobody in this project wrote. Right credentials: signed GETs with query strings and a signed
-POST with a BYOI body install an image. Wrong ones: OVH's status, error code and query id, as go-ovh reports
-them."""
+POST with a BYOI body install an image; a signed PUT and a body-less POST work too. Wrong ones: OVH's status,
+error code and query id, as go-ovh reports them."""
 
 from __future__ import annotations
 
@@ -100,6 +100,12 @@ def test_signed_gets_with_query_strings_and_a_signed_byoi_post_install_an_image(
         "done",
         emulator.image_url("small.raw"),
     )
+    # A signed PUT with a body, and a signed POST without one.
+    assert goovh.call("PUT", f"/dedicated/server/{SERVER}", {"monitoring": False}) == {"ok": True}
+    assert goovh.call("GET", f"/dedicated/server/{SERVER}")["result"]["monitoring"] is False
+    reboot = goovh.call("POST", f"/dedicated/server/{SERVER}/reboot")
+    assert reboot["ok"] and reboot["result"]["function"] == "hardReboot", reboot
+
     # go-ovh fetched the server's time once (unsigned), then signed everything else.
     stats = emulator.stats()
     assert stats["GET /1.0/auth/time"] == 1
