@@ -35,6 +35,7 @@ __all__ = [
     "HOSTNAME_LABEL",
     "INITIAL_OS",
     "NOT_INSTALLING",
+    "SERVER_SETTINGS",
     "SN",
     "TEMPLATES",
     "Emulator",
@@ -75,6 +76,20 @@ HOSTNAME_MAX = 253
 # maintainer gave (python-ovh #81).
 REALISTIC_NOT_FOUND_SECONDS = 30.0
 REALISTIC_REQUESTS_PER_MINUTE = 60
+# What `PUT /dedicated/server/{sn}` may change (the writable properties of `dedicated.server.Dedicated`), with
+# each one's value before any PUT; `efiBootloaderPath` is kept with the server, as an install sets it too.
+SERVER_SETTINGS: dict[str, Any] = {
+    "bootId": 1,
+    "bootScript": None,
+    "monitoring": True,
+    "noIntervention": False,
+    "rescueMail": None,
+    "rescueSshKey": None,
+    "rootDevice": None,
+    "state": "ok",
+}
+# A hard reboot's task: `init`, `todo`, then `doing` until the server is back (emulated seconds).
+REBOOT_TODO_AT, REBOOT_DOING_AT, REBOOT_DONE_AT = 5, 10, 120
 NOT_INSTALLING = "Server is not being installed or reinstalled at the moment"
 
 
@@ -278,10 +293,10 @@ class Emulator:
 
     def api_server(self, server: Server) -> dict[str, Any]:
         index = server.server_id - 1_000_000
+        settings = {**SERVER_SETTINGS, **self.store.server_settings(server.service_name)}
         return {
+            **settings,
             "availabilityZone": "eu-west-gra-a",
-            "bootId": 1,
-            "bootScript": None,
             "commercialRange": "advance",
             "datacenter": "gra3",
             "efiBootloaderPath": server.efi_bootloader_path,
@@ -293,23 +308,31 @@ class Emulator:
             },
             "ip": str(ipaddress.IPv4Address("10.0.0.0") + index),
             "linkSpeed": 1000,
-            "monitoring": True,
             "name": server.service_name,
             "newUpgradeSystem": True,
-            "noIntervention": False,
             "os": server.os,
             "powerState": "poweron",
             "professionalUse": False,
             "rack": "G102A07",
             "region": "eu-west-gra",
-            "rescueMail": None,
-            "rescueSshKey": None,
             "reverse": f"{server.service_name}.",
-            "rootDevice": None,
             "serverId": server.server_id,
-            "state": "ok",
             "supportLevel": "pro",
         }
+
+    def update_server(self, server: Server, changes: dict[str, Any]) -> None:
+        """A `PUT /dedicated/server/{sn}` (a body valid against `dedicated.server.Dedicated`): the writable
+        properties change, an empty string clears a nullable one, read-only ones are ignored. During an
+        install, the install owns `efiBootloaderPath` (it clears it, then sets the one it was given)."""
+        settings = self.store.server_settings(server.service_name)
+        for name, value in changes.items():
+            if value == "":
+                value = None
+            if name == "efiBootloaderPath":
+                self.store.set_efi_bootloader_path(server.service_name, value)
+            elif name in SERVER_SETTINGS:
+                settings[name] = value
+        self.store.set_server_settings(server.service_name, settings)
 
     @staticmethod
     def hardware(server: Server) -> dict[str, Any]:
@@ -409,6 +432,28 @@ class Emulator:
                 }
             )
         return answer
+
+    def start_reboot(self, server: Server) -> Task:
+        return self.store.create_task(server.service_name, "hardReboot", "Reboot asked")
+
+    def settle_reboots(self, service_name: str) -> None:
+        """Moves the server's reboot tasks on to the status their age gives them (a reboot does no work)."""
+        for task_id in self.store.task_ids(service_name, "hardReboot", None):
+            task = self.store.task(service_name, task_id)
+            if task is None or not task.active:
+                continue
+            age = (time.time() - task.start_date) * self.config.speed
+            status = "init"
+            if age >= REBOOT_DONE_AT:
+                status = "done"
+                task.done_date = task.start_date + REBOOT_DONE_AT / self.config.speed
+            elif age >= REBOOT_DOING_AT:
+                status = "doing"
+            elif age >= REBOOT_TODO_AT:
+                status = "todo"
+            if status != task.status:
+                task.status = status
+                self.store.update_task(task)
 
     def refuse_if_busy(self, server: Server) -> None:
         running = self.store.active_task(server.service_name, "reinstallServer")

@@ -1,10 +1,10 @@
 """OVH's OpenAPI export of `/dedicated/server`, turned into JSON-schema validators.
 
-The file is OVH's, kept unchanged beside this module (see `../shared/ovh-api/README.md`). Two adaptations
-happen in memory: OpenAPI 3.0's `nullable` becomes JSON-schema's `null` type, and the reinstall customizations
-gain `configDriveMetadata`, which the real API accepts but this snapshot predates. Request bodies are checked
-strictly (OVH's API refuses parameters it does not describe); answers may be checked strictly too, so a test
-can prove the emulator returns nothing the schema does not know.
+The file is OVH's (the export `ovhcloud-cli` ships, 2025-10), kept unchanged beside this module. Two
+adaptations happen in memory: OpenAPI 3.0's `nullable` becomes JSON-schema's `null` type, and the reinstall
+customizations gain `configDriveMetadata`, which the real API accepts but this snapshot predates. Request
+bodies are checked strictly (OVH's API refuses parameters it does not describe); answers may be checked
+strictly too, so a test can prove the emulator returns nothing the schema does not know.
 """
 
 from __future__ import annotations

@@ -36,6 +36,23 @@ async def auth_time(request: web.Request) -> web.Response:
     return json_answer(int(time.time()))
 
 
+async def auth_details(request: web.Request) -> web.Response:
+    """Who the caller is. Not in the dedicated-server OpenAPI file: the shape is what OVH's Terraform provider
+    reads (`OvhAuthDetails`: account, allowedRoutes, description, identities, method, roles, user)."""
+    account = "emulator-ovh"
+    return json_answer(
+        {
+            "account": account,
+            "allowedRoutes": [{"method": verb, "path": "/*"} for verb in ("GET", "POST", "PUT", "DELETE")],
+            "description": "OVH API emulator credential",
+            "identities": [f"urn:v1:eu:identity:account:{account}"],
+            "method": "account",
+            "roles": [],
+            "user": None,
+        }
+    )
+
+
 async def list_servers(request: web.Request) -> web.Response:
     return json_answer(emulator_of(request).store.service_names())
 
@@ -47,6 +64,32 @@ async def get_server(request: web.Request) -> web.Response:
         # OVH's API, right after a reinstall, may not know the server it was asked to reinstall.
         raise not_found(serviceName=server.service_name)
     return json_answer(emulator.api_server(server))
+
+
+async def put_server(request: web.Request) -> web.Response:
+    emulator = emulator_of(request)
+    server = emulator.server(request.match_info["serviceName"])
+    body = await _json_body(request)
+    problems = openapi.body_errors("dedicated.server.Dedicated", body)
+    if problems:
+        raise OvhError(400, "Client::BadRequest", "; ".join(problems))
+    emulator.update_server(server, body)
+    return json_answer(None)
+
+
+async def reboot(request: web.Request) -> web.Response:
+    emulator = emulator_of(request)
+    server = emulator.server(request.match_info["serviceName"])
+    task = emulator.start_reboot(server)
+    log.info("task %s: hard reboot of %s", task.task_id, server.service_name)
+    return json_answer(emulator.api_task(task))
+
+
+async def authentication_secret(request: web.Request) -> web.Response:
+    """The accesses OVH manages on the server; none here (a BYOI image brings its own, and the emulator keeps
+    no password for the templates it pretends to install)."""
+    emulator_of(request).server(request.match_info["serviceName"])
+    return json_answer([])
 
 
 async def get_hardware(request: web.Request) -> web.Response:
@@ -170,6 +213,7 @@ def _enum_query(request: web.Request, name: str, allowed: list[str]) -> str | No
 async def list_tasks(request: web.Request) -> web.Response:
     emulator = emulator_of(request)
     server = emulator.server(request.match_info["serviceName"])
+    emulator.settle_reboots(server.service_name)
     function = _enum_query(request, "function", _TASK_FUNCTIONS)
     status = _enum_query(request, "status", _TASK_STATUSES)
     ids = emulator.store.task_ids(server.service_name, function, status)
@@ -190,6 +234,7 @@ def _known(task: Task | None) -> Task:
 def _task(request: web.Request) -> tuple[Emulator, Task]:
     emulator = emulator_of(request)
     server = emulator.server(request.match_info["serviceName"])
+    emulator.settle_reboots(server.service_name)
     raw_id = request.match_info["taskId"]
     task_id = parse_int(raw_id)
     if task_id is None:
@@ -268,8 +313,12 @@ def _elapsed_time(emulator: Emulator, task: Task, install: Install) -> int:
 
 API_ROUTES = [
     web.get(API + "/auth/time", auth_time),
+    web.get(API + "/auth/details", auth_details),
     web.get(API + "/dedicated/server", list_servers),
     web.get(SN, get_server),
+    web.put(SN, put_server),
+    web.post(SN + "/reboot", reboot),
+    web.post(SN + "/authenticationSecret", authentication_secret),
     web.get(SN + "/specifications/hardware", get_hardware),
     web.post(SN + "/reinstall", reinstall),
     web.get(SN + "/task", list_tasks),

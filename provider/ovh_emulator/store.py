@@ -57,6 +57,10 @@ CREATE TABLE IF NOT EXISTS installs (
     disk_group_id INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS installs_by_server ON installs(service_name, task_id);
+CREATE TABLE IF NOT EXISTS server_settings (
+    service_name TEXT PRIMARY KEY REFERENCES servers(service_name),
+    settings TEXT NOT NULL
+);
 """
 
 
@@ -185,6 +189,26 @@ class Store:
     def server(self, service_name: str) -> Server | None:
         row = self._db.execute("SELECT * FROM servers WHERE service_name=?", (service_name,)).fetchone()
         return None if row is None else self._server(row)
+
+    def set_efi_bootloader_path(self, service_name: str, path: str | None) -> None:
+        # One column: the rest of the row may be an install's to write meanwhile.
+        self._db.execute(
+            "UPDATE servers SET efi_bootloader_path=? WHERE service_name=?", (path, service_name)
+        )
+
+    def server_settings(self, service_name: str) -> dict[str, Any]:
+        """What `PUT /dedicated/server/{sn}` changed (bootId, monitoring, ...), by API name."""
+        row = self._db.execute(
+            "SELECT settings FROM server_settings WHERE service_name=?", (service_name,)
+        ).fetchone()
+        return {} if row is None else dict(json.loads(row[0]))
+
+    def set_server_settings(self, service_name: str, settings: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT INTO server_settings VALUES (?, ?) "
+            "ON CONFLICT(service_name) DO UPDATE SET settings=excluded.settings",
+            (service_name, json.dumps(settings)),
+        )
 
     def service_names(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT service_name FROM servers ORDER BY server_id")]

@@ -1,4 +1,4 @@
-"""OVH as it really behaves (its own clients' sources, `../shared/docs/ovh-api-facts.md`), seen through OVH's
+"""OVH as it really behaves (as its own clients' sources show it), seen through OVH's
 own Python client: 404 bursts, negative elapsedTime, disk groups, BYOLinux, the rate limit, purged tasks,
 statuses outside the enum, dates, full domain names."""
 

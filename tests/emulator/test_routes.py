@@ -288,3 +288,46 @@ def test_task_is_cancelled_before_it_starts_but_not_once_it_works(test_images: o
             client.post(f"/dedicated/server/{SERVER}/task/{working['taskId']}/cancel")
         assert client.get(f"/dedicated/server/{SERVER}/task/{working['taskId']}")["status"] == "doing"
         assert client.get(f"/dedicated/server/{SERVER}")["os"] == "debian12_64"
+
+
+def test_routes_other_clients_call_answer_in_the_shape_of_ovhs_schema(
+    shared_emulator: RunningEmulator, shared_client: ovh.Client, new_server: str
+) -> None:
+    """`GET /auth/details` (every Terraform provider configure), `PUT /dedicated/server/{sn}` (Terraform's
+    `ovh_dedicated_server`), `POST .../reboot` and `POST .../authenticationSecret` (OVH's CLI)."""
+    client, base = shared_client, f"/dedicated/server/{new_server}"
+    details = client.get("/auth/details")
+    # Not in the dedicated-server file: the fields OVH's Terraform provider reads (`OvhAuthDetails`).
+    assert set(details) == {
+        *("account", "allowedRoutes", "description", "identities", "method", "roles", "user")
+    }
+
+    changes = {
+        "bootId": 2,
+        "monitoring": False,
+        "rescueMail": "ops@example.com",
+        "efiBootloaderPath": "\\efi\\x.efi",
+    }
+    assert client.put(base, **changes) is None
+    server = client.get(base)
+    assert_answer("GET", SN, server)
+    assert {name: server[name] for name in changes} == changes
+    client.put(base, rescueMail="", efiBootloaderPath="", os="ignored")  # "" clears; read-only: ignored
+    server = client.get(base)
+    assert (server["rescueMail"], server["efiBootloaderPath"], server["os"]) == (None, None, "debian12_64")
+    with pytest.raises(ovh.exceptions.BadParametersError, match=r"\[monitoring\] Given data"):
+        client.put(base, monitoring="yes")
+    with pytest.raises(ovh.exceptions.BadParametersError, match=r"not described parameters: \(colour\)"):
+        client.put(base, colour="red")
+
+    task = client.post(base + "/reboot")
+    assert_answer("POST", SN + "/reboot", task)
+    assert (task["function"], task["status"]) == ("hardReboot", "init")
+    done = wait_for_task(client, new_server, task["taskId"])
+    assert_answer("GET", SN + "/task/{taskId}", done)
+    assert client.get(base + "/task", function="hardReboot") == [task["taskId"]]
+
+    secrets = client.post(base + "/authenticationSecret")
+    assert_answer("POST", SN + "/authenticationSecret", secrets)
+    with pytest.raises(ovh.exceptions.ResourceNotFoundError):
+        client.post("/dedicated/server/ns9.example/authenticationSecret")
