@@ -177,5 +177,5 @@ def test_business_errors_carry_ovhs_class_message_and_query_id(
     first = goovh.call("POST", f"/dedicated/server/{SERVER}/reinstall", byoi(emulator, "small.raw"))
     assert first["ok"], first
     busy = goovh.call("POST", f"/dedicated/server/{SERVER}/reinstall", byoi(emulator, "small.raw"))["error"]
-    assert (busy["code"], busy["class"]) == (409, "Client::Conflict::DisturbAlreadyExists")
+    assert (busy["code"], busy["class"]) == (400, "Client::BadRequest::TaskAlreadyExists")
     assert_query_id(emulator, busy)

@@ -1,8 +1,9 @@
 """OVH's own clients, built by `scripts/get-ovh-clients` into `.cache/tools/ovh-clients/bin`.
 
 A test that needs one calls `tool("tofu")`: the path, or a skip that says why the tool could not be built
-(the reason the script recorded). `scripts/test` runs the script first and stops when a required tool is
-missing, so in CI these tests run; a skip only happens on a machine that ran pytest without the script.
+(the reason the script recorded). `scripts/test` runs the script first: go-ovh is always built; OVH's
+Terraform provider only where the Go module proxy serves it or a clone is given
+(`TERRAFORM_PROVIDER_OVH_GIT`), and its tests say so when they skip.
 """
 
 from __future__ import annotations
