@@ -24,6 +24,7 @@ from ovh_byoi import ByoiInstallation
 from ovh_byoi.cli import main
 from ovh_byoi.preflight import run_preflight
 from ovh_byoi.provider import ByoiProvider
+from ovh_byoi.spec import MAX_TIMEOUT_MINUTES
 from ovh_byoi_harness.engine import LocalEngine, RunResult
 from ovh_byoi_harness.provider_process import ProviderProcess
 from ovh_emulator.testing import RunningEmulator
@@ -110,7 +111,9 @@ def test_a_stack_lifecycle_keeps_every_secret_out_of_state_outputs_output_and_er
 ) -> None:
     servers = [new_server(), new_server()]
 
-    def program(timeout: int = 60, wrong_header: bool = False) -> Callable[[], None]:
+    # Deadlines far beyond any run (at the suite's speed 60 minutes are 2.4 real seconds, which two loaded
+    # installs at once can spend); the second differs only so that the last `up` updates a resource.
+    def program(timeout: int = MAX_TIMEOUT_MINUTES - 1, wrong_header: bool = False) -> Callable[[], None]:
         def declare() -> None:
             for number, server in enumerate(servers):
                 inputs = image_inputs(
@@ -136,7 +139,7 @@ def test_a_stack_lifecycle_keeps_every_secret_out_of_state_outputs_output_and_er
         engine.up(program()).raise_for_errors(),
         engine.refresh().raise_for_errors(),
         # An update of one (a new timeout) and a replacement of the other that OVH fails.
-        engine.up(program(timeout=90, wrong_header=True)),
+        engine.up(program(timeout=MAX_TIMEOUT_MINUTES, wrong_header=True)),
     ]
     # Someone reinstalls the first server from OVH's control panel: refresh records the drift.
     other = ovh.reinstall_out_of_band(servers[0])
