@@ -70,20 +70,23 @@ def test_rate_faults_are_reproducible_with_the_same_seed(faulty: RunningEmulator
 
 
 def test_latency_delays_answers_of_the_matching_route_only(faulty: RunningEmulator, new_server: str) -> None:
-    impatient = ovh.Client(
-        endpoint=f"emulator-{faulty.port}",
-        application_key=faulty.application_key,
-        application_secret=faulty.application_secret,
-        consumer_key=faulty.consumer_key,
-        # Read timeout far below the latency, far above what any answer takes on a loaded machine.
-        timeout=(5, 2),
-    )
+    def client_waiting(seconds: float) -> ovh.Client:
+        return ovh.Client(
+            endpoint=f"emulator-{faulty.port}",
+            application_key=faulty.application_key,
+            application_secret=faulty.application_secret,
+            consumer_key=faulty.consumer_key,
+            timeout=(30, seconds),
+        )
+
     ovh_client(faulty)  # registers the endpoint
     faulty.set_faults({"rules": [{"route": GET_SERVER, "serviceName": new_server, "latency": 60}]})
 
+    # No answer can come before the latency is over, however fast the machine.
     with pytest.raises(ovh.exceptions.HTTPError, match="Low HTTP request failed"):
-        impatient.get(f"/dedicated/server/{new_server}")
-    assert new_server in impatient.get("/dedicated/server")
+        client_waiting(2).get(f"/dedicated/server/{new_server}")
+    # Half the latency: only a delayed answer misses it, however slow the machine.
+    assert new_server in client_waiting(30).get("/dedicated/server")
 
 
 def test_hold_parks_matching_calls_until_the_test_releases_them(
