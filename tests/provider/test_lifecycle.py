@@ -337,6 +337,8 @@ def test_a_running_reinstall_is_waited_for_before_ours_starts(
     creating.start()
     try:
         provider.wait_for_line(f"reinstall task {other['taskId']}", timeout=60)
+        # A release lets go only what is held by then: the provider may have seen the task before its step.
+        emulator.wait_until_held(1)
         assert writes(emulator) == {}, "nothing asked while the other install runs"
     finally:
         emulator.release()
