@@ -206,8 +206,10 @@ class Emulator:
         else:
             self._owned_dir = tempfile.mkdtemp(prefix="ovh-emulator-")
             self.disks_dir = Path(self._owned_dir)
-        self.installer = Installer(self.store, speed=config.speed, disks_dir=self.disks_dir)
         self.faults = Faults()
+        self.installer = Installer(
+            self.store, speed=config.speed, disks_dir=self.disks_dir, hold=self.faults.hold_install
+        )
         self.stats: Counter[str] = Counter()
         self._query_ids = itertools.count(1)
         self._query_prefix = secrets.token_hex(3)

@@ -23,6 +23,11 @@ matching call. A rule does one thing:
   combined with one of the above, which then applies). Tests use it to order two actors without guessing
   how long anything takes: `GET /_emulator/faults` shows how many calls each rule holds right now.
 
+A rule may instead park installs, which make no request a rule could hold (a template or out-of-band
+install downloads nothing): `{"holdAtStep": "Downloading OS image", "serviceName": ..., "times": 1}` keeps
+the matching install at the start of that step (a step's comment, or the task status `init` or `todo`)
+until it is released like a held call; such a rule takes only `serviceName`, `times` and `rate`.
+
 `busyAnswer` picks how a reinstall is refused while another runs, as OVH documents two answers:
 `"taskAlreadyExists"` (400 `Client::BadRequest::TaskAlreadyExists`, the default: what production captures
 show) or `"conflict"` (409 `Client::Conflict::DisturbAlreadyExists`, the rarer form).
@@ -36,6 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
+
+from .installs import PLAN
 
 __all__ = [
     "DEFAULT_BUSY_ANSWER",
@@ -53,6 +60,9 @@ DEFAULT_BUSY_ANSWER = "taskAlreadyExists"
 
 _ACTIONS = ("status", "drop", "dropAnswer", "task", "taskStatus")
 _MODIFIERS = ("latency", "hold")
+# Where an install can be parked: before it leaves a waiting status, or at the start of a step.
+INSTALL_STAGES = ("init", "todo", *(planned.comment for planned in PLAN))
+_STAGE_HOLD_FIELDS = ("holdAtStep", "serviceName", "times", "rate")
 SPEC_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -76,8 +86,11 @@ SPEC_SCHEMA: dict[str, Any] = {
                     "taskStatus": {"type": "string", "maxLength": 64},
                     "latency": {"type": "number", "minimum": 0, "maximum": 600},
                     "hold": {"const": True},
+                    "holdAtStep": {"enum": list(INSTALL_STAGES)},
                 },
-                "anyOf": [{"required": [action]} for action in (*_ACTIONS, *_MODIFIERS)],
+                "anyOf": [{"required": [action]} for action in (*_ACTIONS, *_MODIFIERS, "holdAtStep")],
+                "if": {"required": ["holdAtStep"]},
+                "then": {"propertyNames": {"enum": list(_STAGE_HOLD_FIELDS)}},
                 "not": {
                     "anyOf": [
                         {"required": [first, second]}
@@ -98,13 +111,18 @@ def spec_errors(spec: Any) -> list[str]:
     for error in sorted(validator.iter_errors(spec), key=lambda e: list(map(str, e.absolute_path))):
         where = ".".join(str(part) for part in error.absolute_path) or "spec"
         if error.validator == "anyOf" and error.absolute_path and error.absolute_path[0] == "rules":
-            message = f"a rule needs one of {', '.join((*_ACTIONS, *_MODIFIERS))}"
+            message = f"a rule needs one of {', '.join((*_ACTIONS, *_MODIFIERS, 'holdAtStep'))}"
+        elif "propertyNames" in error.schema_path:
+            message = (
+                f"a holdAtStep rule parks installs, not calls: it takes only {', '.join(_STAGE_HOLD_FIELDS)}"
+            )
         elif error.validator == "not":
             message = f"a rule does only one of {', '.join(_ACTIONS)} (latency and hold may be added)"
         else:
             message = error.message
         messages.append(f"{where}: {message}")
-    return messages
+    # A holdAtStep rule with several call fields fails once per field, for one reason.
+    return list(dict.fromkeys(messages))
 
 
 def _normalize_route(route: str) -> str:
@@ -129,6 +147,7 @@ class FaultRule:
     task_status: str | None = None
     latency: float = 0.0
     hold: bool = False
+    hold_at_step: str | None = None
     fired: int = 0
     held: int = 0
     _released: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
@@ -148,10 +167,12 @@ class FaultRule:
             task_status=spec.get("taskStatus"),
             latency=float(spec.get("latency", 0.0)),
             hold=spec.get("hold", False),
+            hold_at_step=spec.get("holdAtStep"),
         )
 
     def to_spec(self) -> dict[str, Any]:
-        spec: dict[str, Any] = {"route": self.route, "fired": self.fired}
+        spec: dict[str, Any] = {"fired": self.fired} if self.hold_at_step else {"route": self.route}
+        spec["fired"] = self.fired
         optional = {
             "serviceName": self.service_name,
             "times": self.times,
@@ -163,7 +184,8 @@ class FaultRule:
             "dropAnswer": self.drop_answer or None,
             "latency": self.latency or None,
             "hold": self.hold or None,
-            "held": self.held if self.hold else None,
+            "holdAtStep": self.hold_at_step,
+            "held": self.held if self.hold or self.hold_at_step else None,
         }
         spec.update({key: value for key, value in optional.items() if value is not None})
         return spec
@@ -195,6 +217,8 @@ class FaultRule:
         return count
 
     def matches(self, method: str, route: str, service_name: str | None) -> bool:
+        if self.hold_at_step is not None:
+            return False
         if self.service_name is not None and self.service_name != service_name:
             return False
         if self.route == "*":
@@ -241,6 +265,14 @@ class Faults:
             self.rules if indexes is None else [self.rules[i] for i in indexes if 0 <= i < len(self.rules)]
         )
         return sum(rule.release() for rule in chosen)
+
+    async def hold_install(self, service_name: str, stage: str) -> None:
+        """Parks an install that reached `stage` (a status or a step) while a rule holds it there."""
+        for rule in self.rules:
+            matches = rule.service_name in (None, service_name)
+            if rule.hold_at_step == stage and matches and self._fires(rule):
+                await rule.park()
+                return
 
     def to_spec(self) -> dict[str, Any]:
         return {

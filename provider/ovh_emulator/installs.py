@@ -237,11 +237,20 @@ def new_steps() -> list[Step]:
     return [Step(planned.comment) for planned in PLAN]
 
 
+Hold = Callable[[str, str], Awaitable[None]]
+
+
+async def _never_hold(service_name: str, stage: str) -> None:
+    return None
+
+
 class Installer:
     """Runs installs as asyncio tasks; owns the HTTP client that downloads images."""
 
-    def __init__(self, store: Store, *, speed: float, disks_dir: Path) -> None:
+    def __init__(self, store: Store, *, speed: float, disks_dir: Path, hold: Hold = _never_hold) -> None:
         self._store = store
+        # Awaited as an install reaches a status or a step (server, stage): a test's fault may park it there.
+        self._hold = hold
         self._speed = speed
         self._disks_dir = disks_dir
         self._running: dict[int, asyncio.Task[None]] = {}
@@ -333,6 +342,7 @@ class Installer:
     async def _advance_status(self, task: Task, current: str, following: str, at_seconds: float) -> None:
         if task.status != current:
             return
+        await self._hold(task.service_name, current)
         await self._sleep_until(task.start_date + at_seconds / self._speed)
         task.status = following
         self._store.update_task(task)
@@ -346,6 +356,7 @@ class Installer:
                 install.step_started = task.start_date + (INIT_SECONDS + TODO_SECONDS) / self._speed
             self._store.update_install(install)
         assert install.step_started is not None
+        await self._hold(install.service_name, planned.comment)
         if install.fault == "ovhError" and planned.comment == OVH_ERROR_STEP:
             raise InstallFailure(OVH_ERROR_TEXT, "ovhError")
         if install.fault == "neverFinish" and planned.comment == NEVER_ENDING_STEP:

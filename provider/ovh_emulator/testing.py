@@ -217,11 +217,11 @@ class RunningEmulator:
         self.admin("PUT", "faults", spec)
 
     def held(self, rule: int = 0) -> int:
-        """How many calls the `hold` rule at index `rule` of the fault set holds right now."""
+        """How many calls (or installs) the `hold` (`holdAtStep`) rule at index `rule` holds right now."""
         return int(self.admin("GET", "faults")["rules"][rule].get("held", 0))
 
     def wait_until_held(self, count: int, *, rule: int = 0, timeout: float = 60.0) -> None:
-        """Waits until the `hold` rule at index `rule` holds `count` calls."""
+        """Waits until the `hold` (`holdAtStep`) rule at index `rule` holds `count` calls (or installs)."""
         deadline = time.monotonic() + timeout
         while (held := self.held(rule)) < count:
             if time.monotonic() > deadline:
@@ -229,7 +229,7 @@ class RunningEmulator:
             time.sleep(0.02)
 
     def release(self, rule: int | None = None) -> int:
-        """Lets the calls held by the rule at index `rule` (every rule by default) go on; returns how many."""
+        """Lets what the rule at index `rule` (every rule by default) holds go on; returns how many."""
         body = {} if rule is None else {"rules": [rule]}
         return int(self.admin("POST", "faults/release", body)["released"])
 

@@ -13,6 +13,7 @@ from .api import byoi_body, current_step, install_status, ovh_client, reinstall,
 
 REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
 GET_SERVER = "GET /1.0/dedicated/server/{serviceName}"
+DEBIAN = {"operatingSystem": "debian12_64"}
 
 
 def outcome(call: Any) -> int:
@@ -69,20 +70,23 @@ def test_rate_faults_are_reproducible_with_the_same_seed(faulty: RunningEmulator
 
 
 def test_latency_delays_answers_of_the_matching_route_only(faulty: RunningEmulator, new_server: str) -> None:
-    impatient = ovh.Client(
-        endpoint=f"emulator-{faulty.port}",
-        application_key=faulty.application_key,
-        application_secret=faulty.application_secret,
-        consumer_key=faulty.consumer_key,
-        # Read timeout far below the latency, far above what any answer takes on a loaded machine.
-        timeout=(5, 2),
-    )
+    def client_waiting(seconds: float) -> ovh.Client:
+        return ovh.Client(
+            endpoint=f"emulator-{faulty.port}",
+            application_key=faulty.application_key,
+            application_secret=faulty.application_secret,
+            consumer_key=faulty.consumer_key,
+            timeout=(30, seconds),
+        )
+
     ovh_client(faulty)  # registers the endpoint
     faulty.set_faults({"rules": [{"route": GET_SERVER, "serviceName": new_server, "latency": 60}]})
 
+    # No answer can come before the latency is over, however fast the machine.
     with pytest.raises(ovh.exceptions.HTTPError, match="Low HTTP request failed"):
-        impatient.get(f"/dedicated/server/{new_server}")
-    assert new_server in impatient.get("/dedicated/server")
+        client_waiting(2).get(f"/dedicated/server/{new_server}")
+    # Half the latency: only a delayed answer misses it, however slow the machine.
+    assert new_server in client_waiting(30).get("/dedicated/server")
 
 
 def test_hold_parks_matching_calls_until_the_test_releases_them(
@@ -132,6 +136,43 @@ def test_replacing_the_faults_releases_the_calls_they_held(faulty: RunningEmulat
         faulty.set_faults({})
 
         assert read.result(timeout=30)["name"] == new_server
+
+
+def test_hold_at_step_parks_an_install_that_makes_no_request_until_released(
+    faulty: RunningEmulator, new_server: str
+) -> None:
+    client = ovh_client(faulty)
+    faulty.set_faults({"rules": [{"holdAtStep": "Checking hardware", "serviceName": new_server, "times": 1}]})
+    theirs = faulty.reinstall_out_of_band(new_server, "ubuntu2404-server_64")
+    faulty.wait_until_held(1)
+
+    assert current_step(client, new_server) == "Checking hardware"
+    assert client.get(f"/dedicated/server/{new_server}/task/{theirs['taskId']}")["status"] == "doing"
+    # The hold is the server's: another server installs from start to end meanwhile.
+    other = "ns2999002.emulator.ovh"
+    faulty.add_server(other)
+    assert wait_for_task(client, other, reinstall(client, other, DEBIAN)["taskId"])["status"] == "done"
+    assert current_step(client, new_server) == "Checking hardware"
+    assert client.get(f"/dedicated/server/{new_server}")["os"] == "debian12_64"
+
+    assert faulty.release() == 1
+    assert wait_for_task(client, new_server, theirs["taskId"])["status"] == "done"
+    assert client.get(f"/dedicated/server/{new_server}")["os"] == "ubuntu2404-server_64"
+    [rule] = faulty.admin("GET", "faults")["rules"]
+    assert (rule["holdAtStep"], rule["fired"], rule["held"], rule["times"]) == ("Checking hardware", 1, 0, 0)
+
+
+def test_hold_at_todo_keeps_the_task_cancellable(faulty: RunningEmulator, new_server: str) -> None:
+    client = ovh_client(faulty)
+    faulty.set_faults({"rules": [{"holdAtStep": "todo", "serviceName": new_server}]})
+    waiting = reinstall(client, new_server, DEBIAN)
+    faulty.wait_until_held(1)
+
+    assert client.get(f"/dedicated/server/{new_server}/task/{waiting['taskId']}")["status"] == "todo"
+    client.post(f"/dedicated/server/{new_server}/task/{waiting['taskId']}/cancel")
+
+    assert client.get(f"/dedicated/server/{new_server}/task/{waiting['taskId']}")["status"] == "cancelled"
+    assert faulty.held(0) == 0, "a cancelled install is held no more"
 
 
 def test_dropped_connection_gets_no_answer_and_the_call_is_not_processed(
@@ -204,12 +245,21 @@ def test_task_fault_makes_an_install_that_never_finishes(faulty: RunningEmulator
         ),
         (
             {"rules": [{"route": GET_SERVER}]},
-            "rules.0: a rule needs one of status, drop, dropAnswer, task, taskStatus, latency, hold",
+            "rules.0: a rule needs one of status, drop, dropAnswer, task, taskStatus, latency, hold, "
+            "holdAtStep",
         ),
         ({"rules": [{"status": 500, "drop": True}]}, "rules.0: a rule does only one of"),
         ({"rules": [{"route": "reinstall", "status": 500}]}, "rules.0.route: 'reinstall' does not match"),
         ({"rules": [{"status": 500, "rate": 2}]}, "rules.0.rate: 2 is greater than the maximum of 1"),
         ({"seeds": 1}, "spec: Additional properties are not allowed ('seeds' was unexpected)"),
+        (
+            {"rules": [{"holdAtStep": "Checking hardware", "route": GET_SERVER, "status": 503}]},
+            "rules.0: a holdAtStep rule parks installs, not calls: it takes only holdAtStep, serviceName",
+        ),
+        (
+            {"rules": [{"holdAtStep": "Booting"}]},
+            "rules.0.holdAtStep: 'Booting' is not one of ['init', 'todo', 'Checking BIOS version'",
+        ),
     ],
 )
 def test_invalid_fault_spec_is_refused_naming_the_field(

@@ -14,7 +14,7 @@ from ovh_emulator.images import build_image
 from ovh_emulator.installs import redact_url
 from ovh_emulator.testing import RunningEmulator
 
-from .api import assert_answer, assert_schema, byoi_body, current_step, reinstall, wait_for_task, wait_until
+from .api import assert_answer, assert_schema, byoi_body, current_step, reinstall, wait_for_task
 
 
 def sha256(path: Path) -> str:
@@ -99,19 +99,24 @@ def test_reinstall_replaces_what_the_previous_one_wrote(
 
 
 def test_out_of_band_reinstall_is_a_real_task_that_changes_the_server(
-    shared_emulator: RunningEmulator, shared_client: ovh.Client, new_server: str
+    faulty: RunningEmulator, shared_client: ovh.Client, new_server: str
 ) -> None:
+    shared_emulator = faulty
     ours = reinstall(shared_client, new_server, byoi_body(shared_emulator.image_url("small.raw")))
     wait_for_task(shared_client, new_server, ours["taskId"])
+    # It downloads nothing a rule could hold: parked at a step, it runs until it has refused ours.
+    faulty.set_faults({"rules": [{"holdAtStep": "Checking hardware", "serviceName": new_server, "times": 1}]})
 
     theirs = shared_emulator.reinstall_out_of_band(new_server, "ubuntu2404-server_64")
 
     assert_schema("dedicated.server.Task", theirs)
     tasks = shared_client.get(f"/dedicated/server/{new_server}/task", function="reinstallServer")
     assert tasks == [ours["taskId"], theirs["taskId"]]
-    wait_until(lambda: current_step(shared_client, new_server), what="the out-of-band install to run")
+    faulty.wait_until_held(1)
+    assert current_step(shared_client, new_server) == "Checking hardware"
     with pytest.raises(ovh.exceptions.BadParametersError, match="already running"):
         reinstall(shared_client, new_server, byoi_body(shared_emulator.image_url("small.raw")))
+    faulty.release()
     assert wait_for_task(shared_client, new_server, theirs["taskId"])["status"] == "done"
     server = shared_client.get(f"/dedicated/server/{new_server}")
     assert_answer("GET", "/dedicated/server/{serviceName}", server)

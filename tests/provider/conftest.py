@@ -9,12 +9,17 @@ from typing import Any
 
 import pytest
 from ovh_byoi.provider import ByoiProvider
+from ovh_byoi.spec import MAX_TIMEOUT_MINUTES
 from ovh_emulator.testing import RunningEmulator
 from testkit.provider_process import ProviderProcess
 
 from .inputs import EFI_DEBIAN
 
 SERVER = "ns1000001.emulator.ovh"
+# At 600 times the speed the default deadline (120 minutes) is 12 real seconds, and every real second the
+# emulator spends downloading and converting counts ten OVH minutes: a loaded machine, or a test holding
+# the emulator, would spend it. Tests of the deadline set their own.
+BEYOND_ANY_TEST = MAX_TIMEOUT_MINUTES
 REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
 
 
@@ -70,6 +75,7 @@ def image_inputs(emulator: RunningEmulator, test_images: dict[str, Path]) -> Cal
             "image_checksum": hashlib.sha512(image.read_bytes()).hexdigest(),
             "efi_bootloader_path": EFI_DEBIAN,
             "hostname": "web-1",
+            "timeout_minutes": BEYOND_ANY_TEST,
         }
         inputs.update(changes)
         return {key: value for key, value in inputs.items() if value is not None}

@@ -330,13 +330,23 @@ def test_update_and_delete_send_nothing_to_ovh(
 def test_a_running_reinstall_is_waited_for_before_ours_starts(
     provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs
 ) -> None:
-    # Checked first (the provider process loads), then without preflight the create comes well within the
-    # second the other install lasts at speed 600.
+    # The other install runs until the provider has said it waits for it, however slow either side is.
+    emulator.set_faults({"rules": [{"holdAtStep": "Checking hardware", "serviceName": SERVER, "times": 1}]})
     checked = provider.check({}, image_inputs("debian.qcow2", preflight="off"))
     other = emulator.reinstall_out_of_band(SERVER, "debian12_64")
+    created: list[Any] = []
+    creating = threading.Thread(target=lambda: created.append(provider.create(checked.inputs)))
+    creating.start()
+    try:
+        provider.wait_for_line(f"reinstall task {other['taskId']}", timeout=60)
+        # A release lets go only what is held by then: the provider may have seen the task before its step.
+        emulator.wait_until_held(1)
+        assert writes(emulator) == {}, "nothing asked while the other install runs"
+    finally:
+        emulator.release()
+        creating.join()
 
-    created = provider.create(checked.inputs)
-
+    [created] = created
     history = installs(emulator)
     assert [(entry["taskId"], entry["status"]) for entry in history] == [
         (other["taskId"], "done"),
@@ -351,19 +361,17 @@ def test_two_installs_of_one_server_never_overlap(
     provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs, busy_answer: str
 ) -> None:
     # Both creates find no reinstall running and ask at once; OVH takes the first request and refuses the
-    # second, in the form `busy_answer` picks (both requests are held 3 s, so both are in before either runs).
+    # second, in the form `busy_answer` picks (both requests are held until both are in).
     emulator.set_faults(
-        {"busyAnswer": busy_answer, "rules": [{"route": REINSTALL, "times": 2, "latency": 3.0}]}
+        {"busyAnswer": busy_answer, "rules": [{"route": REINSTALL, "times": 2, "hold": True}]}
     )
     checked = [
         provider.check({}, image_inputs("debian.qcow2", hostname=name, preflight="off"))
         for name in ("web-1", "web-2")
     ]
-    together = threading.Barrier(2)
     results: list[Any] = []
 
     def create(inputs: dict[str, Any]) -> None:
-        together.wait()
         try:
             results.append(provider.create(inputs))
         except ProviderCallError as exc:
@@ -372,8 +380,12 @@ def test_two_installs_of_one_server_never_overlap(
     threads = [threading.Thread(target=create, args=(each.inputs,)) for each in checked]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        emulator.wait_until_held(2)
+    finally:
+        emulator.release()
+        for thread in threads:
+            thread.join()
 
     assert not [result for result in results if isinstance(result, Exception)]
     history = installs(emulator)
@@ -474,6 +486,8 @@ def test_a_run_killed_mid_install_is_resumed_by_the_next_without_a_second_reinst
     emulator: RunningEmulator, image_inputs: Inputs, provider_env: dict[str, str], tmp_path: Path
 ) -> None:
     inputs = image_inputs("debian.qcow2", preflight="off")
+    # OVH's download of the image waits for the test: the install is still running when the run is killed.
+    emulator.set_faults({"rules": [{"route": "GET /images/{name}", "hold": True, "times": 1}]})
     failures: list[Exception] = []
     with ProviderProcess(ByoiProvider(), env=provider_env, cwd=tmp_path) as first_run:
         first_run.configure(stack_config(emulator))
@@ -488,13 +502,16 @@ def test_a_run_killed_mid_install_is_resumed_by_the_next_without_a_second_reinst
         creating = threading.Thread(target=create)
         creating.start()
         first_run.wait_for_line("OVH started the reinstall", timeout=30)
+        emulator.wait_until_held(1)
         # As a second Ctrl-C or a dead CI runner would: the create never answers, Pulumi records nothing.
         first_run.kill()
         creating.join()
     assert failures, "the killed run's create failed"
+    assert [install["status"] for install in installs(emulator)] == ["doing"], "killed mid-install"
 
     with ProviderProcess(ByoiProvider(), env=provider_env, cwd=tmp_path) as next_run:
         next_run.configure(stack_config(emulator))
+        emulator.release()
         _, deployed = up(next_run, inputs)
 
         [install] = installs(emulator)

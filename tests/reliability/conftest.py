@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ovh_byoi.spec import MAX_TIMEOUT_MINUTES
 from ovh_emulator.testing import RunningEmulator, start_emulator
 from testkit.provider_process import ProviderProcess
 
@@ -120,6 +121,10 @@ def image_inputs(ovh: RunningEmulator, test_images: dict[str, Path]) -> Callable
             "efi_bootloader_path": EFI_DEBIAN,
             "hostname": "web-1",
             "http_headers": {"Authorization": HEADER_VALUE},
+            # At the suite's speed the default deadline is under five real seconds, which a loaded machine's
+            # downloads and conversions (each real second counts 25 OVH minutes) or a held request would
+            # spend: only the deadline tests race it, with a deadline of their own.
+            "timeout_minutes": MAX_TIMEOUT_MINUTES,
         }
         inputs.update(changes)
         return {key: value for key, value in inputs.items() if value is not None}

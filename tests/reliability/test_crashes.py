@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ovh_emulator.testing import RunningEmulator
+from ovh_byoi.waiting import RetryPolicy
+from ovh_emulator.testing import START_TIMEOUT_SECONDS, RunningEmulator
 from testkit.provider_process import ProviderCallError, ProviderProcess
 
 from .ledger import Ledger
@@ -27,6 +28,8 @@ IMAGE_DOWNLOAD = "GET /images/{name}"
 TASK = "GET /1.0/dedicated/server/{serviceName}/task/{taskId}"
 # What the next run says when it finds the install an interrupted run started (its answer recorded or not).
 RESUMED = "following it instead of reinstalling again"
+# How long an outage the provider waits out before reporting it, in OVH seconds.
+OUTAGE_RIDDEN_OUT = RetryPolicy.give_up_after
 
 Inputs = Callable[..., dict[str, Any]]
 Processes = Callable[..., ProviderProcess]
@@ -234,8 +237,9 @@ def test_an_emulator_restart_mid_install_is_ridden_out_and_said(
 ) -> None:
     server = new_server()
     inputs = image_inputs(server, preflight="off")
-    # Waits ten times longer than the emulator's pace: an outage of ten OVH minutes lasts 4 s here.
-    patient = processes(OVH_BYOI_TIME_SCALE="150")
+    # The outage lasts as long as this machine takes to start an emulator: at this pace the ten OVH minutes
+    # the provider rides out are twice as long as `start_emulator` itself waits for one.
+    patient = processes(OVH_BYOI_TIME_SCALE=str(OUTAGE_RIDDEN_OUT / (2 * START_TIMEOUT_SECONDS)))
     checked = patient.check({}, inputs).inputs
     # The download is held: the install runs when the emulator crashes (a restarted emulator has no faults).
     inject({"rules": [{"route": IMAGE_DOWNLOAD, "hold": True, "times": 1}]})
@@ -243,16 +247,24 @@ def test_an_emulator_restart_mid_install_is_ridden_out_and_said(
     ovh.wait_until_held(1)
     install = running_install(ovh, server)
     assert install is not None
+    lines_before = len(patient.lines)
 
-    ovh.restart(crash=True)
+    ovh.kill()
     ledger.crashed("emulator")
+    wait_until(
+        lambda: (
+            "OVH's API could not be reached while" in "\n".join(p.text for p in patient.lines[lines_before:])
+        ),
+        timeout=60,
+        what="the provider meets the outage",
+    )
+    ovh.restart()
     waiting.join()
 
     assert waiting.error is None, waiting.error
     account = ledger.account(ovh, server, intended=1)
     assert account.duplicates == 0 and account.lost == 0, account
     assert waiting.result.outputs["task_id"] == install["taskId"]
-    assert "OVH's API could not be reached while" in patient.output
 
 
 def test_an_api_gone_longer_than_the_provider_waits_is_reported_and_the_next_run_resumes(

@@ -264,7 +264,9 @@ fault_specs = st.one_of(
                 st.one_of(
                     json_values,
                     st.dictionaries(
-                        st.sampled_from(["route", "times", "rate", "status", "drop", "latency", "task", "x"]),
+                        st.sampled_from(
+                            ["route", "times", "rate", "status", "drop", "latency", "task", "holdAtStep", "x"]
+                        ),
                         st.one_of(
                             st.sampled_from(["*", "GET *", "POST /bogus", 503, 418, 0.5, -1, True]),
                             json_values,

@@ -23,6 +23,7 @@ from ovh.client import ENDPOINTS
 from ovh_byoi.cli import main
 from ovh_byoi.preflight import run_preflight
 from ovh_byoi.provider import ByoiProvider
+from ovh_byoi.spec import MAX_TIMEOUT_MINUTES
 from ovh_emulator.testing import RunningEmulator
 from testkit.provider_process import ProviderProcess
 from testkit.pulumi_cli import PulumiStack, revealed, secret_in_state
@@ -84,7 +85,9 @@ def test_a_stack_lifecycle_keeps_every_secret_out_of_state_outputs_output_and_er
 ) -> None:
     servers = [new_server(), new_server()]
 
-    def declare(timeout: int = 60, wrong_header: bool = False) -> None:
+    # Deadlines far beyond any run (at the suite's speed 60 minutes are 2.4 real seconds, which two loaded
+    # installs at once can spend); the second differs only so that the last `up` updates a resource.
+    def declare(timeout: int = MAX_TIMEOUT_MINUTES - 1, wrong_header: bool = False) -> None:
         resources = {}
         for number, server in enumerate(servers):
             inputs = image_inputs(
@@ -108,7 +111,7 @@ def test_a_stack_lifecycle_keeps_every_secret_out_of_state_outputs_output_and_er
     declare()
     runs = [stack.up(), stack.refresh()]
     # An update of one (a new timeout) and a replacement of the other that OVH fails.
-    declare(timeout=90, wrong_header=True)
+    declare(timeout=MAX_TIMEOUT_MINUTES, wrong_header=True)
     failed = stack.up(expect=None)
     runs.append(failed)
     # Someone reinstalls the first server from OVH's control panel: refresh records the drift.
