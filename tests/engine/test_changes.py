@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from ovh_emulator.testing import RunningEmulator
-from testkit.pulumi_cli import PulumiStack
+from testkit.pulumi_cli import PulumiStack, revealed
 
 from .conftest import REINSTALL, WEB_1, WEB_2, demo_stack, installed, installs, sha512, writes
 
@@ -52,7 +52,8 @@ def test_a_moved_image_is_an_update_and_a_new_image_a_replacement_of_that_server
     assert review.output.count("~ pulumi-python:dynamic/ovh_byoi:ByoiInstallation: (update)") == 2, review
     assert "~ 2 to update" in review.output and "+-" not in review.output
     stack.up()
-    assert {outputs["image_url"] for outputs in installed(stack).values()} == {moved}
+    # A URL with a query string may carry a token: the state keeps it as a secret.
+    assert {revealed(outputs["image_url"]) for outputs in installed(stack).values()} == {moved}
     assert writes(emulator) == {REINSTALL: 2}
 
     # A new image for one server: its line is a `+-` naming the checksum, and only it is reinstalled.
@@ -79,9 +80,7 @@ def test_a_moved_image_is_an_update_and_a_new_image_a_replacement_of_that_server
     assert writes(emulator) == {REINSTALL: 3}
 
 
-def test_a_failed_check_stops_pulumi_up_before_any_install_unless_the_preview_is_skipped(
-    emulator: RunningEmulator, tmp_path: Path
-) -> None:
+def test_a_failed_check_stops_pulumi_up_before_any_install(emulator: RunningEmulator, tmp_path: Path) -> None:
     # One good server and one that fails the resource's check: the whole `pulumi up` stops at its preview.
     servers = [WEB_1, "ns1000002_emulator"]
     stack = PulumiStack.create(
@@ -99,9 +98,3 @@ def test_a_failed_check_stops_pulumi_up_before_any_install_unless_the_preview_is
     assert writes(emulator) == {}
     assert installs(emulator, WEB_1) == []
     assert stack.resources() == {}
-
-    # Without its preview, `pulumi up` registers the good server while the bad one fails: it is installed.
-    skipped = stack.up(expect=None)
-
-    assert skipped.returncode != 0
-    assert [entry["status"] for entry in installs(emulator, WEB_1)] == ["done"]
