@@ -133,15 +133,6 @@ def server_names(count: int) -> list[str]:
     return [f"ns{1_000_000 + number}.emulator.ovh" for number in range(1, count + 1)]
 
 
-def stack_config(emulator: RunningEmulator) -> dict[str, str]:
-    return {
-        "ovh:endpoint": emulator.url,
-        "ovh:applicationKey": emulator.application_key,
-        "ovh:applicationSecret": emulator.application_secret,
-        "ovh:consumerKey": emulator.consumer_key,
-    }
-
-
 SECRET_CONFIG = frozenset({"ovh:applicationSecret", "ovh:consumerKey"})
 
 

@@ -28,6 +28,7 @@ from ovh_byoi.provider import ByoiProvider
 from ovh_emulator.installs import INIT_SECONDS, PLAN, TODO_SECONDS
 from ovh_emulator.testing import start_emulator
 from testkit.provider_process import ProviderProcess
+from testkit.pulumi_cli import emulator_credentials as stack_config
 
 from .common import (
     EFI_DEBIAN,
@@ -39,7 +40,6 @@ from .common import (
     provider_env,
     server_names,
     sha512,
-    stack_config,
     task_times,
 )
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from ovh_byoi.provider import ByoiProvider
 from ovh_emulator.testing import start_emulator
 from testkit.provider_process import ProviderProcess
+from testkit.pulumi_cli import emulator_credentials as stack_config
 
 from .common import (
     EFI_DEBIAN,
@@ -31,7 +32,6 @@ from .common import (
     provider_env,
     server_names,
     sha512,
-    stack_config,
     task_times,
 )
 

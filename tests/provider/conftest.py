@@ -12,6 +12,7 @@ from ovh_byoi.provider import ByoiProvider
 from ovh_byoi.spec import MAX_TIMEOUT_MINUTES
 from ovh_emulator.testing import RunningEmulator
 from testkit.provider_process import ProviderProcess
+from testkit.pulumi_cli import emulator_credentials as stack_config
 
 from .inputs import EFI_DEBIAN
 
@@ -21,16 +22,6 @@ SERVER = "ns1000001.emulator.ovh"
 # the emulator, would spend it. Tests of the deadline set their own.
 BEYOND_ANY_TEST = MAX_TIMEOUT_MINUTES
 REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
-
-
-def stack_config(emulator: RunningEmulator) -> dict[str, str]:
-    """The stack config a user sets with `pulumi config set ovh:... [--secret]`, pointing at the emulator."""
-    return {
-        "ovh:endpoint": emulator.url,
-        "ovh:applicationKey": emulator.application_key,
-        "ovh:applicationSecret": emulator.application_secret,
-        "ovh:consumerKey": emulator.consumer_key,
-    }
 
 
 def writes(emulator: RunningEmulator) -> dict[str, int]:

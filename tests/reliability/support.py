@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from ovh_byoi.provider import ByoiProvider
 from ovh_emulator.testing import RunningEmulator
 from testkit.provider_process import CreateResult, ProviderProcess
+from testkit.pulumi_cli import emulator_credentials as stack_config
 
 T = TypeVar("T")
 
@@ -24,15 +25,6 @@ EFI_DEBIAN = "\\efi\\debian\\grubx64.efi"
 REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
 SPEED = 1500
 SECRET_ARGS = ("--application-secret", APPLICATION_SECRET, "--consumer-key", CONSUMER_KEY)
-
-
-def stack_config(emulator: RunningEmulator) -> dict[str, str]:
-    return {
-        "ovh:endpoint": emulator.url,
-        "ovh:applicationKey": emulator.application_key,
-        "ovh:applicationSecret": emulator.application_secret,
-        "ovh:consumerKey": emulator.consumer_key,
-    }
 
 
 def start_provider(emulator: RunningEmulator, env: dict[str, str], cwd: Path) -> ProviderProcess:
