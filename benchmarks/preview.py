@@ -2,8 +2,8 @@
 
 The real Pulumi CLI previews a new stack of `benchmarks/program` against a fresh emulator whose statistics
 count every call. The same servers are previewed as plain `ByoiInstallation` resources on the default
-provider (one provider process: the baseline), and as a `ByoiFleet` (one provider process per server, which
-the engine starts one after the other), whose cost in processes and memory is reported too. The time is the
+provider (one provider process: the baseline), and as a `ByoiFleet` (one explicit provider its servers share,
+so one provider process too), whose cost in processes and memory is reported too. The time is the
 whole command's, as a user waits for it: the CLI's start, the program, the providers, the Checks.
 """
 
@@ -22,16 +22,12 @@ from .common import (
     api_calls,
     bench_stack,
     images,
-    memory_available,
     server_names,
     sha512,
     watch_providers,
 )
 
 MIB = 1024**2
-# A fleet's preview runs one provider process per server, about 50 MB each: leave the machine room.
-HEADROOM_BYTES = 4 * 1024**3
-PROVIDER_BYTES_ESTIMATE = 80 * MIB
 
 
 def figure(*, servers: int = 200) -> Figure:
@@ -53,17 +49,10 @@ def figure(*, servers: int = 200) -> Figure:
                 "image_checksum": sha512(image),
                 "efi_bootloader_path": EFI_DEBIAN,
             }
-            fits = memory_available() - HEADROOM_BYTES
-            fleet_size = min(servers, max(1, int(fits // PROVIDER_BYTES_ESTIMATE)))
             for label, shape, size in (
                 ("ByoiInstallation, default provider", "installations", servers),
-                ("ByoiFleet, a provider per server", "fleet", fleet_size),
+                ("ByoiFleet, one shared provider", "fleet", servers),
             ):
-                if size < servers:
-                    fig.notes.append(
-                        f"The fleet was previewed with {size} servers: {servers} provider processes "
-                        "would not fit in this machine's free memory."
-                    )
                 stack = bench_stack(
                     emulator, work / shape, names[:size], shape=shape, shared=shared, speed=600
                 )

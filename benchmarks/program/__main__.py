@@ -1,4 +1,4 @@
-"""The same servers declared as one ByoiFleet (`bench:shape` fleet: a provider per server, all in one batch)
+"""The same servers declared as one ByoiFleet (`bench:shape` fleet: one shared provider, all in one batch)
 or as plain ByoiInstallations (`installations`: the default provider), with the inputs of `bench:shared`."""
 
 from typing import Any

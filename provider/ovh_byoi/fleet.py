@@ -3,21 +3,23 @@
 Design notes (see the facts about Pulumi's dynamic providers for why):
 
 - One `ByoiInstallation` child per server, so each server keeps its own state, drift and failure.
-- Each child has an explicit `pulumi-python` provider of its own, named after its server
-  (`<fleet>-<service name>-provider`). A provider process serves at most four calls at once and the engine
-  runs Check inline, so servers sharing one provider would stall the rollout past four; one provider per
-  server removes the ceiling whatever `max_parallel` is. It also keeps every server on the same provider for
-  good: a resource whose provider changes is replaced, which here means erased, by engines released before
-  February 2025 (pulumi/pulumi#18509; later ones ask the provider's DiffConfig, which the dynamic provider
-  does not implement). Adding or removing servers, or changing `canary` or `max_parallel`, moves no server
-  to another provider; but a change of the providers' inputs (rotated credentials) would still replace every
-  server on those older engines. So the fleet refuses to run on a CLI it cannot show to be safe
-  (`require_engine_version`): the engine answers `RequirePulumiVersion` from 3.217; from 3.182 it supports
-  resource hooks, which tells the same; an older engine gives a program no way to tell 3.151 from 3.150,
-  so 3.182 is the minimum.
-  The cost is one provider process per server per run (about 50 MB, and a second of start-up spent one
-  server after the other, as the engine loads providers; see `benchmarks/`).
-- Explicit providers do not receive the stack config: each one gets the `ovh:*` keys the provider's
+- All children share one explicit `pulumi-python` provider, `<fleet>-provider`: one provider process per
+  fleet per run. A provider process of Pulumi's Python dynamic providers is served on a pool of four workers
+  by Pulumi's SDK, and a create waits on OVH for minutes, so a shared provider once capped a rollout at four
+  installs at once; the provider now widens that pool when it is configured (`sdk_compat.widen_serving_pool`),
+  which leaves the engine's `--parallel` as the only limit. Fleets written before gave each server a provider
+  of its own (`<fleet>-<service name>-provider`), which cost a process (about 50 MB, and a second of start-up
+  spent one server after the other) per server on every preview, up and refresh.
+- Moving a server to another explicit provider, or changing its provider's inputs (rotated credentials), is
+  a replacement, which here means a reinstall, on engines released before February 2025 (pulumi/pulumi#18509);
+  from 3.151 the engine asks the provider's DiffConfig, which the dynamic provider does not implement, and
+  that is no replacement: the upgrade from one provider per server to the shared one moves every server to
+  `<fleet>-provider` and deletes the old providers, and reinstalls nothing (`tests/fleet`, under the real
+  CLI). Adding or removing servers, or changing `canary` or `max_parallel`, moves no server. So the fleet
+  refuses to run on a CLI it cannot show to be safe (`require_engine_version`): the engine answers
+  `RequirePulumiVersion` from 3.217; from 3.182 it supports resource hooks, which tells the same; an older
+  engine gives a program no way to tell 3.151 from 3.150, so 3.182 is the minimum.
+- An explicit provider does not receive the stack config: the fleet's gets the `ovh:*` keys the provider's
   `configure()` reads as its own properties, the secret ones wrapped as secrets so that the state keeps
   them encrypted. Keys left unset are left out: the provider then falls back to OVH_* variables and
   ovh.conf, as the default provider does.
@@ -262,16 +264,14 @@ class ByoiFleet(pulumi.ComponentResource):
                 resource=self,
             )
         self.installations = {}
+        # One provider for the whole fleet (its process serves every server at once; see the module's notes).
+        provider = pulumi.ProviderResource(
+            DYNAMIC_PROVIDER_PACKAGE, f"{name}-provider", credentials, pulumi.ResourceOptions(parent=self)
+        )
         previous: list[pulumi.Resource] = []
         for batch in self.batches:
             current: list[pulumi.Resource] = []
             for service_name in batch:
-                provider = pulumi.ProviderResource(
-                    DYNAMIC_PROVIDER_PACKAGE,
-                    f"{name}-{service_name}-provider",
-                    dict(credentials),
-                    pulumi.ResourceOptions(parent=self),
-                )
                 inputs = {**shared, **overrides[service_name]}
                 installation = ByoiInstallation(
                     f"{name}-{service_name}",

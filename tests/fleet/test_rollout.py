@@ -17,7 +17,12 @@ def child(service_name: str) -> str:
     return f"web-{service_name}"
 
 
-def provider(service_name: str) -> str:
+# The one provider every server of the fleet `web` has.
+PROVIDER = "web-provider"
+
+
+def own_provider(service_name: str) -> str:
+    """A server's provider in the layout of fleets before they shared one: a provider per server."""
     return f"web-{service_name}-provider"
 
 
@@ -41,7 +46,7 @@ def test_the_canary_ends_before_the_first_batch_starts_batches_follow_each_other
     assert writes(emulator) == {REINSTALL: 4}
 
 
-def test_each_server_has_a_provider_of_its_own_given_the_stack_credentials_which_stay_secret(
+def test_every_server_has_the_fleets_one_provider_given_the_stack_credentials_which_stay_secret(
     fleet: FleetStack, emulator: RunningEmulator
 ) -> None:
     fleet.declare([S1, S2])
@@ -51,18 +56,17 @@ def test_each_server_has_a_provider_of_its_own_given_the_stack_credentials_which
     run = fleet.up()
 
     providers = fleet.providers()
-    assert set(providers) == {provider(S1), provider(S2)}
-    for service_name, installation in fleet.installations().items():
-        own = providers[provider(service_name)]
-        assert installation["provider"] == f"{own['urn']}::{own['id']}"
-        inputs = own["inputs"]
-        assert inputs["ovh:applicationKey"] == emulator.application_key
-        # Set with `pulumi config set --secret`: the provider's inputs keep them secret.
-        for key, value in (
-            ("ovh:applicationSecret", emulator.application_secret),
-            ("ovh:consumerKey", emulator.consumer_key),
-        ):
-            assert isinstance(inputs[key], dict) and inputs[key]["plaintext"] == f'"{value}"', inputs[key]
+    assert set(providers) == {PROVIDER}
+    shared = providers[PROVIDER]
+    assert set(fleet.homes().values()) == {f"{shared['urn']}::{shared['id']}"}
+    inputs = shared["inputs"]
+    assert inputs["ovh:applicationKey"] == emulator.application_key
+    # Set with `pulumi config set --secret`: the provider's inputs keep them secret.
+    for key, value in (
+        ("ovh:applicationSecret", emulator.application_secret),
+        ("ovh:consumerKey", emulator.consumer_key),
+    ):
+        assert isinstance(inputs[key], dict) and inputs[key]["plaintext"] == f'"{value}"', inputs[key]
     stored = fleet.stack.raw_state()
     for secret in (emulator.application_secret, emulator.consumer_key):
         assert secret not in stored
@@ -132,7 +136,7 @@ def test_a_batch_larger_than_the_engines_parallel_is_warned_about_and_runs_paral
     assert writes(emulator) == {REINSTALL: 12}
 
 
-def test_adding_removing_servers_and_changing_batches_reinstall_no_other_server_nor_move_its_provider(
+def test_adding_removing_servers_and_changing_batches_reinstall_no_other_server_nor_touch_the_provider(
     fleet: FleetStack, emulator: RunningEmulator
 ) -> None:
     fleet.declare([S2, S3, S4], canary=1, max_parallel=1)
@@ -142,38 +146,39 @@ def test_adding_removing_servers_and_changing_batches_reinstall_no_other_server_
     # S1 sorts first: it becomes the canary, every other server moves to a later batch, batches grow to 3.
     fleet.declare(SERVERS, canary=1, max_parallel=3)
 
-    assert fleet.steps() == {child(S1): "create", provider(S1): "create"}
+    assert fleet.steps() == {child(S1): "create"}
     fleet.up()
     assert {name: home for name, home in fleet.homes().items() if name != S1} == homes
     assert [install.service_name for install in Timeline(emulator).installs] == [S2, S3, S4, S1]
     assert writes(emulator) == {REINSTALL: 4}
 
-    # S3 leaves the fleet: its installation and its provider are deleted from the stack, the server is left
-    # as it is; the others change batches again.
+    # S3 leaves the fleet: its installation is deleted from the stack, the server is left as it is; the
+    # others change batches again.
     fleet.declare([S1, S2, S4], canary=2, max_parallel=1)
 
-    assert fleet.steps() == {child(S3): "delete", provider(S3): "delete"}
+    assert fleet.steps() == {child(S3): "delete"}
     fleet.up()
     assert set(fleet.installations()) == {S1, S2, S4}
     assert {name: fleet.homes()[name] for name in (S2, S4)} == {name: homes[name] for name in (S2, S4)}
+    assert set(fleet.providers()) == {PROVIDER}
     assert [entry["status"] for entry in emulator.server(S3)["installs"]] == ["done"]
     assert writes(emulator) == {REINSTALL: 4}
     fleet.preview("--expect-no-changes")
 
 
-def test_new_provider_settings_update_the_providers_and_reinstall_nothing(
+def test_new_provider_settings_update_the_provider_and_reinstall_nothing(
     fleet: FleetStack, emulator: RunningEmulator
 ) -> None:
     fleet.declare([S1, S2])
     fleet.up()
     homes = fleet.homes()
 
-    # Another spelling of the same endpoint stands for rotated credentials: every provider's inputs change.
+    # Another spelling of the same endpoint stands for rotated credentials: the provider's inputs change.
     moved = emulator.url.replace("127.0.0.1", "localhost")
     fleet.stack.run("config", "set", "--secret", "ovh:endpoint", moved)
 
     steps = fleet.steps()
-    assert steps == {provider(S1): "update", provider(S2): "update"}, steps
+    assert steps == {PROVIDER: "update"}, steps
     fleet.up()
 
     assert {name: installation["provider"] for name, installation in fleet.installations().items()} == homes
@@ -182,6 +187,44 @@ def test_new_provider_settings_update_the_providers_and_reinstall_nothing(
         f'"{moved}"'
     }
     assert writes(emulator) == {REINSTALL: 2}
+
+
+def test_a_fleet_of_a_provider_per_server_moves_to_the_one_provider_and_no_server_is_reinstalled(
+    fleet: FleetStack, emulator: RunningEmulator
+) -> None:
+    # The stack as fleets left it before their servers shared a provider: the same component and children,
+    # each child with an explicit provider of its own (the program's `provider-per-server` layout).
+    fleet.declare(SERVERS, canary=1, max_parallel=2)
+    fleet.stack.set_config({"fleet-tests:layout": "provider-per-server"})
+    fleet.up()
+    assert set(fleet.providers()) == {own_provider(name) for name in SERVERS}
+    task_ids = fleet.stack.outputs()["task_ids"]
+    assert writes(emulator) == {REINSTALL: 4}
+
+    # The same fleet, declared by this ByoiFleet: each server moves to the fleet's provider, which the
+    # engine (3.151 and later, pulumi/pulumi#18509) does not count as a replacement.
+    fleet.stack.set_config({"fleet-tests:layout": "shared"})
+
+    # The servers are `same` (left out of `steps`): the fleet's provider is created, the old ones deleted.
+    steps = fleet.steps()
+    assert steps == {PROVIDER: "create", **{own_provider(name): "delete" for name in SERVERS}}, steps
+    diff = fleet.preview("--diff")
+    assert "replace" not in diff.output.lower(), diff
+    assert "+-" not in diff.output, diff
+    assert "+ 1 to create" in diff.output and "- 4 to delete" in diff.output, diff
+    assert "6 unchanged" in diff.output, diff  # the stack, the fleet and its four servers
+
+    fleet.up()
+
+    assert writes(emulator) == {REINSTALL: 4}
+    assert [i.status for i in Timeline(emulator).installs] == ["done"] * 4
+    assert fleet.stack.outputs()["task_ids"] == task_ids
+    assert set(fleet.providers()) == {PROVIDER}
+    shared = fleet.providers()[PROVIDER]
+    assert set(fleet.homes().values()) == {f"{shared['urn']}::{shared['id']}"}
+    fleet.preview("--expect-no-changes")
+    fleet.up("--expect-no-changes")
+    assert writes(emulator) == {REINSTALL: 4}
 
 
 def test_a_new_checksum_previews_as_replacements_then_rolls_through_the_fleet_in_order(
