@@ -5,6 +5,8 @@ failed task with the guide's fix."""
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from .conftest import Outcome, reinstalls_requested
 
 SERVER = "ns1000001.emulator.ovh"
 EFI = r"\efi\debian\grubx64.efi"
+INSTALL_STATUS = "GET /1.0/dedicated/server/{serviceName}/install/status"
 MIB = 1024**2
 GIB = 1024**3
 
@@ -38,6 +41,13 @@ def install(run: Run, image_url: str, image_type: str, *extra: str, server: str 
     )
 
 
+def wait_until(condition: Callable[[], bool], *, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+        time.sleep(0.02)
+
+
 def history(emulator: RunningEmulator, server: str = SERVER) -> list[dict[str, object]]:
     installs: list[dict[str, object]] = emulator.server(server)["installs"]
     return installs
@@ -47,9 +57,33 @@ def test_a_good_image_installs_once(
     ovh_byoi: Run, emulator: RunningEmulator, test_images: dict[str, Path]
 ) -> None:
     checksum = hashlib.sha512(test_images["debian.qcow2"].read_bytes()).hexdigest()
-    outcome = install(
-        ovh_byoi, emulator.image_url("debian.qcow2"), "qcow2", "--checksum", checksum, "--preflight", "full"
+    # The install waits at its download until the command has asked OVH for its steps there: the step is
+    # shown however sparsely the command polls on a busy machine.
+    emulator.set_faults(
+        {"rules": [{"holdAtStep": "Downloading OS image", "serviceName": SERVER, "times": 1}]}
     )
+    outcomes: list[Outcome] = []
+    command = threading.Thread(
+        target=lambda: outcomes.append(
+            install(
+                ovh_byoi,
+                emulator.image_url("debian.qcow2"),
+                "qcow2",
+                "--checksum",
+                checksum,
+                "--preflight",
+                "full",
+            )
+        )
+    )
+    command.start()
+    emulator.wait_until_held(1)
+    polls = emulator.stats().get(INSTALL_STATUS, 0)
+    wait_until(lambda: emulator.stats().get(INSTALL_STATUS, 0) > polls, what="a look at the install's steps")
+    emulator.release()
+    command.join(timeout=120)
+
+    [outcome] = outcomes
     assert outcome.exit_code == 0, outcome.output
     assert f"{SERVER} installed" in outcome.stdout
     assert "Downloading OS image" in outcome.stderr  # OVH's steps, as they happen
