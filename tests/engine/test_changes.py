@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 from ovh_emulator.testing import RunningEmulator
@@ -13,12 +14,35 @@ from .conftest import REINSTALL, WEB_1, WEB_2, demo_stack, installed, installs, 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
+def read_until_all(process: subprocess.Popen[str], texts: list[str]) -> str:
+    """What `process` printed until every one of `texts` was on a line, in any order."""
+    assert process.stdout is not None
+    pending, lines = set(texts), []
+    for line in process.stdout:
+        lines.append(line)
+        pending -= {text for text in pending if text in line}
+        if not pending:
+            return "".join(lines)
+    raise AssertionError(f"the command ended without printing {sorted(pending)}:\n{''.join(lines)}")
+
+
 def test_up_installs_each_server_once_with_its_progress_and_a_second_up_sends_ovh_no_write(
     emulator: RunningEmulator, test_images: dict[str, Path], tmp_path: Path
 ) -> None:
     stack = demo_stack(emulator, test_images, tmp_path)
 
-    first = stack.run("up", "--yes")
+    # Each install waits at its write until its progress line is out: the line is shown however sparsely a
+    # loaded machine lets the provider poll.
+    writing = "Writing OS image on disk"
+    emulator.set_faults(
+        {"rules": [{"holdAtStep": writing, "serviceName": server, "times": 1} for server in (WEB_1, WEB_2)]}
+    )
+    process = stack.start("up", "--yes")
+    printed = read_until_all(process, [f"[{server}] 10/21 {writing}" for server in (WEB_1, WEB_2)])
+    emulator.release()
+    rest, _ = process.communicate(timeout=240)
+    first = printed + rest
+    assert process.returncode == 0, first
 
     for server in (WEB_1, WEB_2):
         [install] = installs(emulator, server)
@@ -26,8 +50,8 @@ def test_up_installs_each_server_once_with_its_progress_and_a_second_up_sends_ov
         assert installed(stack)[server]["task_id"] == install["taskId"]
         assert installed(stack)[server]["os"] == "byoi_64"
         # Two installs run at once: each progress line says which server it is about.
-        assert re.search(rf"^.*\[{re.escape(server)}\] \d+/\d+ Writing OS image on disk$", first.output, re.M)
-        assert f"[{server}] installed: OVH task {install['taskId']} done" in first.output
+        assert re.search(rf"^.*\[{re.escape(server)}\] \d+/\d+ Writing OS image on disk$", first, re.M)
+        assert f"[{server}] installed: OVH task {install['taskId']} done" in first
     assert writes(emulator) == {REINSTALL: 2}
 
     second = stack.run("up", "--yes", "--expect-no-changes")

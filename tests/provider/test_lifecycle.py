@@ -22,6 +22,8 @@ from testkit.provider_process import ProviderCallError, ProviderProcess
 
 from .conftest import REINSTALL, SERVER, installs, stack_config, writes
 
+REBOOT_STEP = "Rebooting server on the installed OS"
+
 Inputs = Callable[..., dict[str, Any]]
 
 
@@ -87,17 +89,32 @@ def test_create_installs_once_and_the_same_inputs_again_install_nothing(
 
 
 def test_progress_shows_each_change_of_ovh_step_prefixed_with_the_server(
-    provider: ProviderProcess, image_inputs: Inputs
+    provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs
 ) -> None:
-    up(provider, image_inputs("debian.qcow2"))
+    # The install waits at each of these steps until the provider has printed it: what is asserted does not
+    # depend on how often a loaded machine lets the provider poll.
+    stops = ["Checking BIOS version", "Downloading OS image", "Writing OS image on disk", REBOOT_STEP]
+    emulator.set_faults(
+        {"rules": [{"holdAtStep": stop, "serviceName": SERVER, "times": 1} for stop in stops]}
+    )
+    creating = threading.Thread(target=up, args=(provider, image_inputs("debian.qcow2")))
+    creating.start()
+    for rule, stop in enumerate(stops):
+        emulator.wait_until_held(1, rule=rule)
+        provider.wait_for_line(lambda text, stop=stop: text.endswith(f"/21 {stop}"), timeout=60)
+        emulator.release(rule)
+    creating.join(timeout=120)
 
     steps = [
         line.text for line in provider.lines if re.fullmatch(rf"\[{re.escape(SERVER)}\] \d+/21 .+", line.text)
     ]
-    assert len(steps) >= 5
+    assert [line for line in steps if line.endswith(tuple(stops))] == [
+        f"[{SERVER}] {position}/21 {stop}" for position, stop in zip((1, 8, 10, 15), stops, strict=True)
+    ]
     positions = [int(line.split()[1].split("/")[0]) for line in steps]
     assert positions == sorted(set(positions)), "one line per change of step, in order"
     assert all(line.stream == "stderr" for line in provider.lines if line.text in steps)
+    assert installs(emulator)[0]["status"] == "done"
 
 
 def terraform_polls(seconds: float) -> int:
