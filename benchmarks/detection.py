@@ -143,7 +143,7 @@ def measure(minutes: int, *, speed: float, count: int, work: Path) -> Installs:
         TrickledImage(image) as slow,
         ExitStack() as stack,
     ):
-        # A provider process runs four calls at once: one process per four installs, all at the same time.
+        # Four installs per provider process, as the SDK's own pool would serve them, all at the same time.
         providers = [
             stack.enter_context(ProviderProcess(ByoiProvider(), env=provider_env(speed, work), cwd=work))
             for _ in range(-(-count // 4))

@@ -3,8 +3,8 @@
 Each size runs twice on a fresh emulator, as `pulumi up --skip-preview --parallel N` of a new stack of
 `benchmarks/program` by the real Pulumi CLI (N at least the size, so that the engine's own bound is not what
 is measured): as a `ByoiFleet` with `canary=0` and `max_parallel` = size, and as plain `ByoiInstallation`
-resources sharing the default provider, whose process serves four calls at once. Both are compared with one
-install, run the same way.
+resources sharing the default provider (one process, its pool widened by the provider). Both are compared with
+one install, run the same way.
 
 The clocks are compressed (`--speed`), but starting provider processes and answering Checks is not: the
 "projected" ratio keeps those seconds as they are and puts the installs back at OVH's pace (the emulated
