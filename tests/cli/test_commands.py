@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -257,6 +258,12 @@ def test_status_follows_a_running_install(ovh_byoi: Run, emulator: RunningEmulat
     )  # fmt: skip
     assert outcome.exit_code == 1
     assert "did not end within 1 minutes" in outcome.stderr and f"ovh-byoi status {SERVER}" in outcome.stderr
+    # The command's deadline may pass before OVH starts working on the task (install/status has no step
+    # to show until then): status is asked once the install works.
+    deadline = time.monotonic() + 60
+    while emulator.server(SERVER)["installs"][-1]["status"] != "doing":
+        assert time.monotonic() < deadline, emulator.server(SERVER)["installs"]
+        time.sleep(0.02)
     status = ovh_byoi("status", SERVER)
     assert status.exit_code == 0
     assert "running" in status.stdout
