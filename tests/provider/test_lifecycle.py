@@ -553,7 +553,8 @@ def test_a_deadline_leaves_the_install_running_and_the_next_run_follows_the_same
         assert "did not end within 1 minutes" in timeout.value.reason
         assert "Fix: " in timeout.value.reason
 
-    assert install["status"] == "doing", "the server was left alone"
+    # Still running (at 600x the deadline may pass before OVH starts working on it): left alone.
+    assert install["status"] in ("init", "todo", "doing"), "the server was left alone"
     assert writes(emulator) == {REINSTALL: 1}, "the second run followed the task the first one started"
 
 
