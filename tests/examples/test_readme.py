@@ -1,19 +1,27 @@
-"""The README agrees with the code: the error catalog, the inputs, the dependencies, the commands it shows."""
+"""The documentation agrees with the code and with itself: the error catalog, the inputs, the dependencies,
+the commands and snippets it shows, and every link between its Markdown files (no network)."""
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
+from pathlib import Path
 
 import pytest
+import yaml
 from ovh_byoi import ByoiInstallationArgs
 from ovh_byoi import errors as errors_module
 from ovh_byoi.errors import fix_for
-from ovh_byoi.spec import DEFAULT_TIMEOUT_MINUTES, INSTALL_FIELDS
+from ovh_byoi.spec import INSTALL_FIELDS
 
 from .conftest import ROOT
 
 README = ROOT / "README.md"
+REFERENCE = ROOT / "docs" / "reference.md"
+ERRORS = ROOT / "docs" / "errors.md"
+# The documents the README's front door sends readers to: each of their sections is one click away.
+LINKED_DOCUMENTS = ("docs/reference.md", "docs/errors.md", "DESIGN.md", "CONTRIBUTING.md")
 EXAMPLE_SERVER = "ns3001234.ip-51-91-2.eu"
 
 # One text OVH writes for each entry of the catalog (task comment, note or failing step's error).
@@ -33,6 +41,51 @@ OVH_TEXTS = (
 )
 
 
+def _tooling(part: str) -> bool:
+    return part.startswith(".") or part.endswith(".egg-info")
+
+
+def markdown_files() -> list[Path]:
+    """The repository's Markdown, not that of tools' caches and virtualenvs (folders starting with a dot)."""
+    return sorted(path for path in ROOT.rglob("*.md") if not any(map(_tooling, path.relative_to(ROOT).parts)))
+
+
+def _prose(text: str) -> str:
+    """`text` without fenced code blocks, whose `#` lines and brackets are not Markdown."""
+    return re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
+
+
+def _fenced(text: str, language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
+
+
+def _slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return "".join(ch for ch in heading.lower() if ch.isalnum() or ch in "-_ ").replace(" ", "-")
+
+
+def headings(path: Path, levels: str = "1,6") -> list[str]:
+    return re.findall(rf"^#{{{levels}}} +(.+?) *$", _prose(path.read_text(encoding="utf-8")), re.MULTILINE)
+
+
+def anchors(path: Path) -> set[str]:
+    """The anchors of `path`'s headings, `-1`, `-2` ... after repeated ones."""
+    seen: dict[str, int] = {}
+    for heading in headings(path):
+        slug = _slug(heading)
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        if count:
+            seen[f"{slug}-{count}"] = 1
+    return set(seen)
+
+
+def links(path: Path) -> list[str]:
+    """The targets of `path`'s inline links, outside code blocks and code spans."""
+    prose = re.sub(r"`[^`\n]*`", "``", _prose(path.read_text(encoding="utf-8")))
+    return re.findall(r"\]\(([^()\s]+)\)", prose)
+
+
 def _cell(text: str) -> str:
     """Markdown table cell: outside code spans `<...>` would be read as HTML and `*` as emphasis; `|` ends
     a column anywhere."""
@@ -43,7 +96,7 @@ def _cell(text: str) -> str:
 
 
 def error_catalog_section() -> str:
-    """The README's error tables, from `errors.py`'s catalog of OVH texts and of API refusals."""
+    """The error tables of docs/errors.md, from the catalog of OVH texts and of API refusals."""
     lines = ["| OVH says (task comment, note or failing step) | Fix given in the error |", "| --- | --- |"]
     for text in OVH_TEXTS:
         fix = fix_for(text)
@@ -69,14 +122,14 @@ def test_every_known_ovh_failure_has_an_example_text() -> None:
         assert any(known.pattern.search(text) for text in OVH_TEXTS), f"no example text for {known.key}"
 
 
-def test_the_readme_error_catalog_is_the_code_s() -> None:
-    written = _between(README.read_text(), "<!-- error-catalog:start -->", "<!-- error-catalog:end -->")
+def test_the_error_catalog_is_the_code_s() -> None:
+    written = _between(ERRORS.read_text(), "<!-- error-catalog:start -->", "<!-- error-catalog:end -->")
     expected = error_catalog_section()
-    assert written == expected, f"update the README's error catalog to:\n\n{expected}\n"
+    assert written == expected, f"update the error catalog of docs/errors.md to:\n\n{expected}\n"
 
 
 def _reference_rows() -> dict[str, str]:
-    inputs = _between(README.read_text(), "<!-- inputs:start -->", "<!-- inputs:end -->")
+    inputs = _between(REFERENCE.read_text(), "<!-- inputs:start -->", "<!-- inputs:end -->")
     rows = {}
     for line in inputs.splitlines():
         match = re.match(r"\| `(\w+)` \|(.*)", line)
@@ -91,7 +144,7 @@ def test_the_inputs_reference_lists_every_input_and_marks_each_reinstalling_one(
     assert set(rows) == set(ByoiInstallationArgs.model_fields)
     reinstalling = {name for name, row in rows.items() if "**reinstalls**" in row}
     assert reinstalling == set(INSTALL_FIELDS) | {"image_url", "image_checksum"}
-    assert f"`{DEFAULT_TIMEOUT_MINUTES}`" in rows["timeout_minutes"]
+    assert f"`{ByoiInstallationArgs.model_fields['timeout_minutes'].default}`" in rows["timeout_minutes"]
     assert '`"quick"`' in rows["preflight"]
 
 
@@ -109,15 +162,73 @@ def test_the_readme_says_why_each_dependency_is_there() -> None:
     assert sorted(listed - set(declared)) == [], "the README explains dependencies pyproject.toml lacks"
 
 
+def test_the_readme_starts_with_the_two_commands_of_a_fresh_machine() -> None:
+    first_block = _fenced(README.read_text(encoding="utf-8"), "console")[0]
+    commands = [line.split("#", 1)[0].strip() for line in first_block.splitlines()]
+
+    assert commands == ["$ scripts/demo", "$ scripts/test"]
+
+
 @pytest.mark.parametrize("path", ["scripts/demo", "scripts/test", "examples/03-drift-check/drift-check"])
 def test_the_commands_the_readme_shows_exist(path: str) -> None:
     assert path in README.read_text()
     assert (ROOT / path).stat().st_mode & 0o111, f"{path} is not executable"
 
 
-def test_the_readme_reliability_table_is_the_one_the_suite_wrote() -> None:
-    written = (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
-    table = [line for line in written.splitlines() if line.startswith("| ")]
-    assert table, "docs/reliability.md holds the suite's table"
-    section = README.read_text(encoding="utf-8").split("## Reliability", 1)[1].split("\n## ", 1)[0]
-    assert [line for line in section.splitlines() if line.startswith("| ")] == table
+def test_the_readme_stays_a_short_front_door() -> None:
+    assert len(README.read_text(encoding="utf-8").splitlines()) < 200
+
+
+@pytest.mark.parametrize("path", markdown_files(), ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_link_reaches_a_file_and_heading_that_exist(path: Path) -> None:
+    broken = []
+    for target in links(path):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):
+            continue  # https:, mailto:: outside the repository, not checked without a network
+        file_part, _, anchor = target.partition("#")
+        linked = (path.parent / file_part).resolve() if file_part else path
+        if not linked.exists():
+            broken.append(f"{target}: no such file or folder")
+        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+            broken.append(f"{target}: no heading with the anchor #{anchor} in {linked.relative_to(ROOT)}")
+    assert not broken, "\n".join(broken)
+
+
+@pytest.mark.parametrize("document", LINKED_DOCUMENTS)
+def test_every_section_of_the_documentation_is_one_click_from_the_readme(document: str) -> None:
+    targets = set(links(README))
+    sections = [f"{document}#{_slug(heading)}" for heading in headings(ROOT / document, levels="2")]
+
+    unlinked = [section for section in sections if section not in targets]
+    assert document in targets
+    assert not unlinked, "sections the README does not link to: " + ", ".join(unlinked)
+
+
+def test_the_reliability_figures_have_one_home() -> None:
+    """docs/reliability.md is rewritten by the suite; a copy elsewhere would go stale."""
+    row = next(
+        line
+        for line in (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("| Duplicate reinstalls")
+    )
+    copies = [path for path in markdown_files() if path.name != "reliability.md" and row in path.read_text()]
+    assert copies == []
+
+
+@pytest.mark.parametrize("path", markdown_files(), ids=lambda path: str(path.relative_to(ROOT)))
+def test_the_python_and_yaml_snippets_parse(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    for snippet in _fenced(text, "python"):
+        ast.parse(snippet)
+    for snippet in _fenced(text, "yaml"):
+        yaml.safe_load(snippet)
+
+
+def test_the_smallest_program_declares_valid_inputs() -> None:
+    """The README's first program, as `check` sees it: every input valid, nothing left out."""
+    program = _fenced(README.read_text(encoding="utf-8"), "python")[0]
+    call = next(node for node in ast.walk(ast.parse(program)) if isinstance(node, ast.Call))
+    inputs = {keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords}
+
+    assert getattr(call.func, "id", None) == "ByoiInstallation"
+    ByoiInstallationArgs.model_validate(inputs)
