@@ -134,8 +134,9 @@ class Stack:
             "PULUMI_CONFIG_PASSPHRASE": "demo passphrase",
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-            # A testing knob (see the README): the provider waits in step with the emulator's compressed
-            # clock, and keeps its record of the reinstalls it asked for in the demo's folder.
+            # A testing knob (docs/reference.md, "Configuration"): the provider waits in step with the
+            # emulator's compressed clock, and keeps its record of the reinstalls it asked for in the demo's
+            # folder.
             "OVH_BYOI_TIME_SCALE": f"{speed:g}",
             "OVH_BYOI_JOURNAL": str(work / "reinstalls.sqlite"),
         }

@@ -6,7 +6,7 @@ from ovh_byoi import ByoiInstallation
 config = pulumi.Config()
 
 for number, service_name in enumerate(config.require_object("serviceNames"), start=1):
-    # Named after the server, which never changes: see the README's "The root stack".
+    # Named after the server, which never changes: see docs/reference.md, "The root stack".
     ByoiInstallation(
         service_name,
         service_name=service_name,
