@@ -112,6 +112,7 @@ async def front_door(request: web.Request, handler: Handler) -> web.StreamRespon
 async def _guarded(
     request: web.Request, handler: Handler, emulator: Emulator, template: str | None, is_admin: bool
 ) -> web.StreamResponse:
+    # One function on purpose: the order of the guards (admin, faults, auth, budget) is the contract.
     if is_admin:
         if not _is_loopback(request):
             raise AdminError(403, "the admin interface answers only on loopback")

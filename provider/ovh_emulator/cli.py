@@ -117,6 +117,7 @@ def main(
 
     The first line printed is `OVH emulator listening on http://HOST:PORT/1.0`; then one line per request.
     """
+    # Long only by its parameters: click passes one per command-line option.
     if state is not None:
         _check_state_file(state)
     config = EmulatorConfig(

@@ -64,6 +64,7 @@ def build_image(
     partition is the only one, as a BYOLinux image has one partition); without a partition table the image
     is one FAT filesystem.
     """
+    # One function on purpose: the layout's numbers (sectors, the FAT's offset) are shared by every step.
     if fmt not in ("raw", "qcow2"):
         raise ValueError(f"fmt must be 'raw' or 'qcow2', not {fmt!r}")
     if size_mib < 4:
