@@ -1,10 +1,7 @@
 """What every command of `ovh-byoi` shares: its consoles, exit statuses, errors, and common options.
 
-OVH credentials are found as OVH's own client finds them: `OVH_ENDPOINT`, `OVH_APPLICATION_KEY`,
-`OVH_APPLICATION_SECRET`, `OVH_CONSUMER_KEY` (or `OVH_CLIENT_ID` and `OVH_CLIENT_SECRET`), then `./ovh.conf`,
-`~/.ovh.conf`, `/etc/ovh.conf`; `--endpoint` names the API (a region such as `ovh-eu`, or an http(s) URL such
-as a local emulator's). Exit status: 0 when all is well, 1 when the image has problems or OVH failed, 2 for
-bad input.
+Exit statuses: 0 when all is well, 1 when the image has problems or OVH failed (`Failure`), 2 for bad input
+(`BadInput`), 130 when interrupted.
 """
 
 from __future__ import annotations
