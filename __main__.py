@@ -28,8 +28,7 @@ from typing import Any
 
 import pulumi
 from ovh_byoi import ByoiInstallation, ByoiInstallationArgs
-from ovh_byoi.resource import SECRET_INPUTS
-from ovh_byoi.spec import check_inputs
+from ovh_byoi.spec import SECRET_INPUTS, check_inputs
 
 PROJECT = "ovh-byoi"
 

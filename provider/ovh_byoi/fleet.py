@@ -1,6 +1,6 @@
 """ByoiFleet: one image rolled across many servers, a canary first, then batches, stopping at a failure.
 
-Design notes (see the facts about Pulumi's dynamic providers for why):
+Design notes:
 
 - One `ByoiInstallation` child per server, so each server keeps its own state, drift and failure.
 - All children share one explicit `pulumi-python` provider, `<fleet>-provider`: one provider process per
@@ -45,6 +45,7 @@ from pulumi.runtime.proto import engine_pb2, resource_pb2
 
 from .ovh_api import CONFIG_KEYS
 from .resource import ByoiInstallation
+from .spec import OVERRIDABLE
 
 __all__ = ["MINIMUM_PULUMI_VERSION", "ByoiFleet", "require_engine_version"]
 
@@ -58,24 +59,6 @@ MINIMUM_PULUMI_VERSION: Final = "3.182.0"
 DYNAMIC_PROVIDER_PACKAGE: Final = "pulumi-python"
 # Credentials the provider's configure() reads that must stay encrypted in the state.
 SECRET_SETTINGS: Final = frozenset({"application_secret", "consumer_key", "client_secret"})
-# What a server may set for itself; everything ByoiInstallation takes but the server's own name.
-OVERRIDABLE: Final = (
-    "image_url",
-    "image_type",
-    "efi_bootloader_path",
-    "image_checksum",
-    "image_checksum_type",
-    "hostname",
-    "ssh_key",
-    "config_drive_user_data",
-    "config_drive_metadata",
-    "http_headers",
-    "operating_system",
-    "disk_group_id",
-    "adopt",
-    "timeout_minutes",
-    "preflight",
-)
 
 
 def rollout_batches(service_names: Sequence[str], *, canary: int, max_parallel: int) -> list[list[str]]:
@@ -198,6 +181,7 @@ class ByoiFleet(pulumi.ComponentResource):
     batches: list[list[str]]
     """Service names in rollout order, batch by batch."""
 
+    # Over 50 lines by its keyword parameters, one per input so that users' IDEs show them all.
     def __init__(
         self,
         name: str,
@@ -234,25 +218,37 @@ class ByoiFleet(pulumi.ComponentResource):
         require_engine_version(name)
         super().__init__("ovh_byoi:index:ByoiFleet", name, None, opts)
 
-        shared: dict[str, Any] = {
-            "image_url": image_url,
-            "image_type": image_type,
-            "efi_bootloader_path": efi_bootloader_path,
-            "image_checksum": image_checksum,
-            "image_checksum_type": image_checksum_type,
-            "hostname": hostname,
-            "ssh_key": ssh_key,
-            "config_drive_user_data": config_drive_user_data,
-            "config_drive_metadata": config_drive_metadata,
-            "http_headers": http_headers,
-            "operating_system": operating_system,
-            "disk_group_id": disk_group_id,
-            "adopt": adopt,
-            "timeout_minutes": timeout_minutes,
-            "preflight": preflight,
-        }
-        credentials = provider_credentials()
+        # The keyword parameters are the inputs a server may override (tests/provider/test_signatures.py).
+        arguments = dict(locals())
+        shared: dict[str, Any] = {field: arguments[field] for field in OVERRIDABLE}
         self.batches = rollout_batches(list(overrides), canary=canary, max_parallel=max_parallel)
+        self._warn_when_parallel_is_lower(name)
+        # One provider for the whole fleet (its process serves every server at once; see the module's notes).
+        provider = pulumi.ProviderResource(
+            DYNAMIC_PROVIDER_PACKAGE,
+            f"{name}-provider",
+            provider_credentials(),
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.installations = {}
+        previous: list[pulumi.Resource] = []
+        for batch in self.batches:
+            current: list[pulumi.Resource] = []
+            for service_name in batch:
+                self.installations[service_name] = ByoiInstallation(
+                    f"{name}-{service_name}",
+                    service_name=service_name,
+                    **{**shared, **overrides[service_name]},
+                    opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(previous)),
+                )
+                current.append(self.installations[service_name])
+            previous = current
+        self.register_outputs(
+            {"task_ids": {sn: installation.task_id for sn, installation in self.installations.items()}}
+        )
+
+    def _warn_when_parallel_is_lower(self, name: str) -> None:
+        """Warn, naming the flag, when the engine's --parallel is below the largest batch (see the notes)."""
         largest = max((len(batch) for batch in self.batches), default=0)
         parallel = engine_parallel()
         if parallel is not None and largest > parallel:
@@ -263,25 +259,3 @@ class ByoiFleet(pulumi.ComponentResource):
                 f"or max_parallel={parallel}.",
                 resource=self,
             )
-        self.installations = {}
-        # One provider for the whole fleet (its process serves every server at once; see the module's notes).
-        provider = pulumi.ProviderResource(
-            DYNAMIC_PROVIDER_PACKAGE, f"{name}-provider", credentials, pulumi.ResourceOptions(parent=self)
-        )
-        previous: list[pulumi.Resource] = []
-        for batch in self.batches:
-            current: list[pulumi.Resource] = []
-            for service_name in batch:
-                inputs = {**shared, **overrides[service_name]}
-                installation = ByoiInstallation(
-                    f"{name}-{service_name}",
-                    service_name=service_name,
-                    **inputs,
-                    opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(previous)),
-                )
-                self.installations[service_name] = installation
-                current.append(installation)
-            previous = current
-        self.register_outputs(
-            {"task_ids": {sn: installation.task_id for sn, installation in self.installations.items()}}
-        )

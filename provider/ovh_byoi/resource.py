@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 import pulumi
 import pulumi.dynamic
 
 from .provider import ByoiProvider
 from .redaction import url_carries_secrets
-from .spec import render_user_data
+from .spec import INPUTS, SECRET_INPUTS, render_user_data
 
 __all__ = ["ByoiInstallation"]
-
-# Always secret in state, whatever the program passed: headers carry passwords or tokens, and user data and
-# metadata commonly carry credentials for first boot. `image_url` is secret too when it carries a token (a
-# pre-signed URL's query string) or credentials.
-SECRET_INPUTS: Final = ("http_headers", "config_drive_user_data", "config_drive_metadata")
 
 
 def _user_data_text(value: Any) -> Any:
@@ -69,6 +64,7 @@ class ByoiInstallation(pulumi.dynamic.Resource, module="ovh_byoi", name="ByoiIns
     drift: pulumi.Output[str]
     """Empty, or why the server no longer runs what the stack says (found by refresh; next up reinstalls)."""
 
+    # Over 50 lines by its keyword parameters, one per input so that users' IDEs show them all.
     def __init__(
         self,
         resource_name: str,
@@ -99,26 +95,15 @@ class ByoiInstallation(pulumi.dynamic.Resource, module="ovh_byoi", name="ByoiIns
         are required by `byoi_64` (the default), not by `byolinux_64` (qcow2 only). `disk_group_id` picks the
         disk group the image goes to (its first disk; default: OVH's automatic choice, disk group 1).
         """
+        # The keyword parameters are the model's inputs (tests/provider/test_signatures.py checks it).
+        arguments = dict(locals())
+        props: dict[str, Any] = {name: arguments[name] for name in INPUTS}
         if config_drive_user_data is not None:
-            config_drive_user_data = pulumi.Output.from_input(config_drive_user_data).apply(_user_data_text)
-        props: dict[str, Any] = {
-            "service_name": service_name,
-            "image_url": image_url,
-            "image_type": image_type,
-            "efi_bootloader_path": efi_bootloader_path,
-            "image_checksum": image_checksum,
-            "image_checksum_type": image_checksum_type,
-            "hostname": hostname,
-            "ssh_key": ssh_key,
-            "config_drive_user_data": config_drive_user_data,
-            "config_drive_metadata": config_drive_metadata,
-            "http_headers": http_headers,
-            "operating_system": operating_system,
-            "disk_group_id": disk_group_id,
-            "adopt": adopt,
-            "timeout_minutes": timeout_minutes,
-            "preflight": preflight,
-        }
+            props["config_drive_user_data"] = pulumi.Output.from_input(config_drive_user_data).apply(
+                _user_data_text
+            )
+        # Always secret in state, whatever the program passed (each input's `secret` in spec/inputs.py says
+        # why). `image_url` is secret too when it carries a token (a pre-signed URL's query string).
         for name in SECRET_INPUTS:
             if props[name] is not None:
                 props[name] = pulumi.Output.secret(props[name])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -291,3 +293,19 @@ def test_emulator_subcommand_forwards_its_options(ovh_byoi_offline: Run) -> None
     outcome = ovh_byoi_offline("emulator", "--help")
     assert outcome.exit_code == 0
     assert "--servers" in outcome.stdout and "--speed" in outcome.stdout
+
+
+@pytest.mark.parametrize("missing", ["ovh_emulator", "aiohttp", "jsonschema"])
+def test_the_emulator_names_its_extra_when_it_is_not_installed(missing: str) -> None:
+    # A separate interpreter, in which `missing` cannot be imported, as after `pip install ovh-byoi`.
+    without = f"import sys; sys.modules[{missing!r}] = None; from ovh_byoi.cli import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", without, "emulator", "--servers", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "the emulator is an optional extra: pip install 'ovh-byoi[emulator]'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr

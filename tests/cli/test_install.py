@@ -1,6 +1,6 @@
-"""`ovh-byoi install` end to end against the emulator: each row of the seed guide's table of common customer
-errors, caught by the preflight before anything is erased, and, with `--preflight off`, reported from OVH's
-failed task with the guide's fix."""
+"""`ovh-byoi install` end to end against the emulator: each common customer error of OVH's BYOI install (the
+catalog in provider/ovh_byoi/errors.py), caught by the preflight before anything is erased, and, with
+`--preflight off`, reported from OVH's failed task with the catalog's fix."""
 
 from __future__ import annotations
 

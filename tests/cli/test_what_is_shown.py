@@ -135,7 +135,7 @@ def test_a_binary_file_is_a_clear_error(ovh_byoi: Run, tmp_path: Path, option: s
 def test_user_data_in_base64_from_a_file_installs_its_document(
     ovh_byoi: Run, emulator: RunningEmulator, tmp_path: Path
 ) -> None:
-    # What the guide has users write: `base64 -w0 < user-data.yaml > user-data.b64`.
+    # What OVH's BYOI guide has users write: `base64 -w0 < user-data.yaml > user-data.b64`.
     encoded = tmp_path / "user-data.b64"
     encoded.write_text("I2Nsb3VkLWNvbmZpZwpwYWNrYWdlczogW3ZpbV0K")
 
