@@ -148,16 +148,20 @@ def bench_stack(
     shape: str,
     shared: Mapping[str, Any],
     speed: float,
+    env: Mapping[str, str] | None = None,
 ) -> Any:
     """A new stack of `benchmarks/program` run by the real Pulumi CLI (the test kit's `PulumiStack`): the
     `servers` as one ByoiFleet (`shape="fleet"`) or as plain ByoiInstallations (`"installations"`), the
-    credentials set with `pulumi config set --secret`, the provider's clock at the emulator's `speed`."""
+    credentials set with `pulumi config set --secret`, the provider's clock at the emulator's `speed`;
+    `env`: more environment for every command of the stack."""
     if str(ROOT / "tests") not in sys.path:
         sys.path.insert(0, str(ROOT / "tests"))
     from testkit.pulumi_cli import PulumiStack  # type: ignore[import-not-found]  # by path, above
 
     config = {"bench:servers": list(servers), "bench:shape": shape, "bench:shared": dict(shared)}
-    return PulumiStack.create(PROGRAM, folder, "bench", emulator=emulator, config=config, time_scale=speed)
+    return PulumiStack.create(
+        PROGRAM, folder, "bench", emulator=emulator, config=config, time_scale=speed, env=env
+    )
 
 
 def api_calls(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
@@ -182,9 +186,9 @@ def task_times(emulator: RunningEmulator) -> dict[int, tuple[float, float | None
     return {int(task_id): (float(start), done) for task_id, start, done in rows}
 
 
-def provider_processes() -> list[int]:
-    """Process ids of the `python -m pulumi.dynamic` servers running under this process (the CLI it started
-    starts them)."""
+def descendants() -> dict[int, list[bytes]]:
+    """The command lines of every process under this one (the CLI it started, the language host, the
+    program, the providers), by process id."""
     parents: dict[int, int] = {}
     commands: dict[int, list[bytes]] = {}
     for entry in os.listdir("/proc"):
@@ -208,15 +212,20 @@ def provider_processes() -> list[int]:
                 return True
         return False
 
-    return [pid for pid, command in commands.items() if b"pulumi.dynamic" in command and descends(pid)]
+    return {pid: command for pid, command in commands.items() if descends(pid)}
 
 
-def proportional_memory(pid: int) -> int:
-    """A process's share of memory (PSS, bytes): shared pages split among the processes sharing them."""
+def is_provider(command: Sequence[bytes]) -> bool:
+    """A `python -m pulumi.dynamic` server: the process a dynamic provider runs in."""
+    return any(b"pulumi.dynamic" in part for part in command)
+
+
+def resident_memory(pid: int) -> int:
+    """A process's resident set (RSS, bytes): its shared pages counted in full, as `ps` and `top` show it."""
     try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="utf-8") as rollup:
-            for line in rollup:
-                if line.startswith("Pss:"):
+        with open(f"/proc/{pid}/status", encoding="utf-8") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         return 0
@@ -225,22 +234,30 @@ def proportional_memory(pid: int) -> int:
 
 @dataclass
 class ProviderWatch:
-    """The peak number of provider processes, and of their summed memory, while a block runs."""
+    """Peaks seen while a block runs: the number of provider processes, their summed resident memory, and
+    that of every process under this one (CLI, language host, program, providers)."""
 
     peak_processes: int = 0
     peak_bytes: int = 0
+    peak_tree_bytes: int = 0
+
+    def sample(self) -> None:
+        tree = descendants()
+        memory = {pid: resident_memory(pid) for pid in tree}
+        providers = [pid for pid, command in tree.items() if is_provider(command)]
+        self.peak_processes = max(self.peak_processes, len(providers))
+        self.peak_bytes = max(self.peak_bytes, sum(memory[pid] for pid in providers))
+        self.peak_tree_bytes = max(self.peak_tree_bytes, sum(memory.values()))
 
 
 @contextmanager
-def watch_providers(every: float = 0.5) -> Iterator[ProviderWatch]:
+def watch_providers(every: float = 0.25) -> Iterator[ProviderWatch]:
     found = ProviderWatch()
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.wait(every):
-            providers = provider_processes()
-            found.peak_processes = max(found.peak_processes, len(providers))
-            found.peak_bytes = max(found.peak_bytes, sum(proportional_memory(pid) for pid in providers))
+            found.sample()
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -265,3 +282,23 @@ def run_quietly(command: Sequence[str], **options: Any) -> subprocess.CompletedP
 
 def now() -> float:
     return time.time()
+
+
+# How close to its limit a figure must sit for one run not to tell which side it is on: such a figure is
+# measured again, and its verdict stated only when both runs agree.
+NEAR_LIMIT = 0.15
+
+
+def near_limit(value: float, limit: float) -> bool:
+    return abs(value - limit) <= NEAR_LIMIT * limit
+
+
+def within_limit(values: Sequence[float], limit: float) -> bool | None:
+    """True when every repetition is within `limit`, False when none is, None (not decided) otherwise."""
+    sides = {value <= limit for value in values}
+    return sides.pop() if len(sides) == 1 else None
+
+
+def spread(values: Sequence[float], unit: str = "") -> str:
+    """Repetitions as a reader compares them: `7.02 s` or `7.02 and 8.10 s`."""
+    return " and ".join(f"{value:.2f}" for value in values) + unit
