@@ -22,6 +22,7 @@ import ovh.exceptions
 from pydantic import BaseModel, ConfigDict, Field
 
 from .budget import RequestBudget
+from .clock import time_scale
 from .errors import CredentialsError
 from .spec import ReinstallRequest
 
@@ -159,8 +160,6 @@ def make_client(settings: OvhSettings) -> Client:
         ) from None
     # The budget is OVH's, per consumer key (a service account's client id plays its part).
     identity = client._consumer_key or client._client_id or client._application_key or ""
-    from .waiting import time_scale
-
     client.budget = RequestBudget.for_key(f"{endpoint}\0{identity}", scale=time_scale())
     return client
 
