@@ -97,6 +97,7 @@ def watch(install: SimulatedInstall, clock: Clock, minutes: float = 120) -> tupl
 
 
 def terraform_polls(seconds: float) -> int:
+    """How often OVH's Terraform provider reads the task during an install: 3 s backing off to 10 s."""
     waited, wait, polls = 0.0, 3.0, 0
     while waited < seconds:
         waited += wait
