@@ -19,7 +19,7 @@ The exception tree::
     ├── InstallInterruptedError     the run was interrupted as OVH finished: the next run takes that install
     └── InstallTimeoutError         (ovh_byoi.waiting) the deadline passed while OVH still installs
 
-Which of these an OVH refusal becomes, and with which fix, is decided in one place: `ovh_byoi.refusals`. The
+Which of these an OVH refusal becomes, and with which fix, is decided in one place: `ovh_byoi.ovh_errors`. The
 fixes for the texts a failed task ends with are in `ovh_byoi.failures`.
 """
 
