@@ -10,45 +10,34 @@ same install follows that task instead of erasing the server again.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
 import ovh.exceptions
-import tenacity
 
+from .clock import Clock, Deadline
 from .errors import (
-    ApiRefusedError,
     ByoiError,
     DiskGroups,
-    InstallAlreadyRunningError,
     InstallInterruptedError,
     PreflightFailedError,
-    ServerUnreadableError,
     TaskFailedError,
     fix_for,
 )
-from .journal import Journal
+from .journal import Journal, ServerJournal
 from .ovh_api import Hardware, OvhApi, OvhSettings, Server, Task
+from .ovh_errors import failure_reasons, task_failure, translated
 from .preflight import Finding, ProgressCallback, run_preflight
+from .progress import Progress
 from .redaction import url_secrets
+from .retrying import TASK_NOT_FOUND_GRACE, RetryPolicy, is_transient
 from .sdk_compat import engine_gave_up
 from .spec import ByoiInstallationArgs, ByoiInstallationState, ReinstallRequest
-from .waiting import (
-    TASK_NOT_FOUND_GRACE,
-    Clock,
-    Deadline,
-    InstallTimeoutError,
-    PollSchedule,
-    Progress,
-    RetryPolicy,
-    TaskWatcher,
-    is_transient,
-)
+from .waiting import InstallTimeoutError, PollSchedule, TaskWatcher
 
-__all__ = ["Session", "find_drift", "resource_id"]
+__all__ = ["Session", "resource_id"]
 
 # After the task is done, how long the server may take to report the new OS (OVH time). What OVH shows in
 # `os` after a BYOI install is not documented: the finished task is the proof, `os` only a check.
@@ -59,7 +48,6 @@ OS_POLL_SECONDS = 10.0
 UNANSWERED_WITHIN_SECONDS = 600.0
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 
 def resource_id(service_name: str, task_id: int | None) -> str:
@@ -69,12 +57,13 @@ def resource_id(service_name: str, task_id: int | None) -> str:
 
 @dataclass
 class Session:
-    """One provider call's dealings with one server: a client of its own, a deadline, and progress lines."""
+    """One provider call's dealings with one server: a client of its own, a deadline, progress lines, and the
+    journal's records about the server. OVH's refusals become this package's errors in `ovh_errors`."""
 
     api: OvhApi
     retry: RetryPolicy
     progress: Progress
-    journal: Journal | None = None
+    journal: ServerJournal
 
     @classmethod
     def open(
@@ -89,7 +78,9 @@ class Session:
         clock = clock or Clock.from_env()
         progress = progress or Progress(service_name)
         retry = RetryPolicy(clock, Deadline(timeout_minutes, clock), progress)
-        return cls(OvhApi.connect(settings, service_name), retry, progress, Journal.default())
+        api = OvhApi.connect(settings, service_name)
+        journal = ServerJournal(Journal.default(), api.endpoint, service_name, progress.say)
+        return cls(api, retry, progress, journal)
 
     @property
     def service_name(self) -> str:
@@ -97,10 +88,8 @@ class Session:
 
     def call(self, action: str, fn: Callable[[], T]) -> T:
         """`fn()`, transient failures retried; a final failure becomes an error with OVH's words and fix."""
-        try:
+        with translated(self.service_name, action):
             return self.retry.call(action, fn)
-        except ovh.exceptions.APIError as exc:
-            raise ApiRefusedError.from_ovh(exc, service_name=self.service_name, action=action) from None
 
     # -- installing ------------------------------------------------------------------------------------------
 
@@ -116,7 +105,7 @@ class Session:
 
     def _install(self, args: ByoiInstallationArgs) -> ByoiInstallationState:
         request = ReinstallRequest.from_args(args)
-        fingerprint = self.fingerprint(request)
+        fingerprint = self.journal.fingerprint(request)
         task = self.resume(fingerprint) if fingerprint else None
         if task is None:
             if args.preflight != "off":
@@ -132,9 +121,7 @@ class Session:
             raise InstallInterruptedError(self.service_name, task.task_id)
         if task.known_status:
             # A status OVH does not document stays open: the next run follows this task, never reinstalls.
-            self._journal(
-                "close", lambda journal: journal.close(self.api.endpoint, self.service_name, task.task_id)
-            )
+            self.journal.close(task.task_id)
         if task.failed:
             raise self.task_failure(task, query_id, disk_group_id=args.disk_group_id)
         server = self.settled_server(args.operating_system)
@@ -182,43 +169,18 @@ class Session:
         if findings:
             raise PreflightFailedError(self.service_name, findings)
 
-    # -- the journal of started reinstalls -------------------------------------------------------------------
-
-    def _journal(self, action: str, use: Callable[[Journal], R]) -> R | None:
-        """Use the journal; without one (or when it cannot be written) installing goes on, unresumable."""
-        if self.journal is None:
-            return None
-        try:
-            return use(self.journal)
-        except (OSError, sqlite3.Error) as exc:
-            self.progress.say(
-                f"cannot {action} in the reinstall journal {self.journal.path} ({exc}): an interrupted run "
-                "could not be resumed; set OVH_BYOI_JOURNAL to a writable file"
-            )
-            self.journal = None
-            return None
-
-    def fingerprint(self, request: ReinstallRequest) -> str | None:
-        # Headers only say how to download the image: they do not change what ends up on the disk.
-        body = request.body()
-        body["customizations"].pop("httpHeaders", None)
-        return self._journal("read", lambda journal: journal.fingerprint(body))
+    # -- taking over the reinstall an earlier run started ----------------------------------------------------
 
     def resume(self, fingerprint: str) -> Task | None:
         """The reinstall an interrupted run started for this same install, if it is still the latest one."""
-        endpoint = self.api.endpoint
-        started = self._journal(
-            "read", lambda journal: journal.open_reinstall(endpoint, self.service_name, fingerprint)
-        )
+        started = self.journal.open_reinstall(fingerprint)
         if started is None:
             return self.resume_unanswered(fingerprint)
         ids = self.reinstall_task_ids()
         task = self.task(started.task_id) if ids and max(ids) == started.task_id else None
         if task is None or (task.failed and task.known_status):
             # Another reinstall came since, OVH purged the task, or it failed: this run installs anew.
-            self._journal(
-                "close", lambda journal: journal.close(endpoint, self.service_name, started.task_id)
-            )
+            self.journal.close(started.task_id)
             return None
         self.progress.say(
             f"an earlier run started this same install (OVH task {task.task_id}, {task.status}): "
@@ -228,45 +190,21 @@ class Session:
 
     def resume_unanswered(self, fingerprint: str) -> Task | None:
         """The task OVH started for a request whose run died before the answer came, if it started one."""
-        endpoint = self.api.endpoint
-        asked = self._journal(
-            "read", lambda journal: journal.unanswered(endpoint, self.service_name, fingerprint)
-        )
+        asked = self.journal.unanswered(fingerprint)
         if asked is None:
             return None
         known = {task_id for task_id in self.reinstall_task_ids() if task_id <= asked.newest_known_task}
         task = self.task_started_since(known, fingerprint)
         if task is None or task.failed or not _started_about(task, asked.asked_at):
             # OVH never started it (a later task is someone else's), or it failed: this run installs anew.
-            self._refused(fingerprint)
+            self.journal.answered(fingerprint)
             return None
-        self._remember(task, fingerprint)
+        self.journal.record(task.task_id, fingerprint)
         self.progress.say(
             f"an earlier run asked for this same install and was stopped before OVH answered; OVH started "
             f"task {task.task_id} ({task.status}): following it instead of reinstalling again"
         )
         return task
-
-    def _asking(self, fingerprint: str | None, known: set[int]) -> None:
-        if fingerprint:
-            endpoint, newest = self.api.endpoint, max(known, default=0)
-            self._journal(
-                "record",
-                lambda journal: journal.asking(endpoint, self.service_name, fingerprint, newest),
-            )
-
-    def _refused(self, fingerprint: str | None) -> None:
-        if fingerprint:
-            endpoint = self.api.endpoint
-            self._journal("close", lambda journal: journal.answered(endpoint, self.service_name, fingerprint))
-
-    def _remember(self, task: Task, fingerprint: str | None) -> None:
-        if fingerprint:
-            endpoint = self.api.endpoint
-            self._journal(
-                "record",
-                lambda journal: journal.record(endpoint, self.service_name, task.task_id, fingerprint),
-            )
 
     # -- asking for the reinstall ----------------------------------------------------------------------------
 
@@ -283,10 +221,10 @@ class Session:
                     self.progress.say(
                         f"OVH's answer was lost, but it started task {started.task_id}: following it"
                     )
-                    self._remember(started, fingerprint)
+                    self.journal.record(started.task_id, fingerprint)
                     return started
             known = self.wait_while_reinstalling()
-            self._asking(fingerprint, known)
+            self.journal.asking(fingerprint, known)
             try:
                 asked_with = known
                 task = self.api.reinstall(request)
@@ -294,71 +232,33 @@ class Session:
                 if not is_transient(exc):
                     # OVH answered and refused: it started nothing.
                     asked_with = None
-                    self._refused(fingerprint)
+                    self.journal.answered(fingerprint)
                 raise
-            self._remember(task, fingerprint)
+            self.journal.record(task.task_id, fingerprint)
             self.progress.say(f"OVH started the reinstall: task {task.task_id}")
             return task
 
-        def may_ask_again(exc: BaseException) -> bool:
-            return is_transient(exc) or self._already_running(exc)
-
-        def announce(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            wait = state.upcoming_sleep * self.retry.clock.scale
-            if exc is not None and self._already_running(exc):
-                self.progress.say(
-                    f"OVH says another operation holds the server; asking again in {wait:.0f} s"
-                )
-            else:
-                self.progress.say(f"the reinstall request got no answer; checking again in {wait:.0f} s")
-
-        clock, deadline = self.retry.clock, self.retry.deadline
-        asking = tenacity.Retrying(
-            sleep=clock.sleep,
-            stop=lambda state: deadline.expired,
-            wait=tenacity.wait_exponential_jitter(
-                multiplier=clock.real(5.0), max=clock.real(60.0), jitter=clock.real(5.0)
-            ),
-            retry=tenacity.retry_if_exception(may_ask_again),
-            before_sleep=announce,
-            reraise=True,
-        )
-        try:
-            return asking(attempt)
-        except ovh.exceptions.APIError as exc:
-            raise ApiRefusedError.from_ovh(
-                exc, service_name=self.service_name, action="start a reinstall"
-            ) from None
-
-    def _already_running(self, exc: BaseException) -> bool:
-        if not isinstance(exc, ovh.exceptions.APIError):
-            return False
-        refusal = ApiRefusedError.from_ovh(exc, service_name=self.service_name, action="start a reinstall")
-        return isinstance(refusal, InstallAlreadyRunningError)
+        with translated(self.service_name, "start a reinstall"):
+            return self.retry.ask(attempt)
 
     def reinstall_task_ids(self) -> list[int]:
         return self.call("list the server's reinstall tasks", self.api.reinstall_task_ids)
 
     def task(self, task_id: int) -> Task:
-        try:
+        action = f"read task {task_id}"
+        with translated(self.service_name, action):
             # A task listed a moment ago, or just started, may be unknown to OVH's API for a while.
             return self.retry.call(
-                f"read task {task_id}", lambda: self.api.task(task_id), not_found_grace=TASK_NOT_FOUND_GRACE
+                action, lambda: self.api.task(task_id), not_found_grace=TASK_NOT_FOUND_GRACE
             )
-        except ovh.exceptions.APIError as exc:
-            raise ApiRefusedError.from_ovh(
-                exc, service_name=self.service_name, action=f"read task {task_id}"
-            ) from None
 
     def task_started_since(self, known: set[int], fingerprint: str | None = None) -> Task | None:
         """The newest reinstall task not among `known` that no other install from this machine started."""
         new = [task_id for task_id in self.reinstall_task_ids() if task_id not in known]
         if new and fingerprint:
             # Another stack's reinstall may have started meanwhile: its run recorded it as its own.
-            endpoint = self.api.endpoint
-            claimed = self._journal("read", lambda journal: journal.claimed(endpoint, self.service_name, new))
-            new = [task_id for task_id in new if (claimed or {}).get(task_id, fingerprint) == fingerprint]
+            claimed = self.journal.claimed(new)
+            new = [task_id for task_id in new if claimed.get(task_id, fingerprint) == fingerprint]
         return self.task(max(new)) if new else None
 
     def wait_while_reinstalling(self) -> set[int]:
@@ -386,12 +286,8 @@ class Session:
     def follow(self, task: Task) -> Task:
         """Poll the task until it ends, printing OVH's install steps."""
         watcher = TaskWatcher(self.api, task, retry=self.retry, schedule=PollSchedule())
-        try:
+        with translated(self.service_name, f"follow task {task.task_id}"):
             return watcher.wait()
-        except ovh.exceptions.APIError as exc:
-            raise ApiRefusedError.from_ovh(
-                exc, service_name=self.service_name, action=f"follow task {task.task_id}"
-            ) from None
 
     def task_failure(
         self, task: Task, query_id: str | None = None, *, disk_group_id: int | None = None
@@ -402,23 +298,16 @@ class Session:
         except ByoiError:
             # The task's own words are enough to report; the steps only add detail.
             status = None
-        step = status.failed_step if status is not None else None
-        reasons = [text for text in (step.error if step else None, task.comment, task.note) if text]
         groups: DiskGroups = ()
+        reasons = failure_reasons(task, status)
         if any(fix_for(reason) and "larger than device" in reason for reason in reasons):
             # The fix names the disk groups whose disks would hold the image.
             try:
                 groups = _groups(self.call("read the server's hardware", self.api.hardware))
             except ByoiError:
                 groups = ()
-        return TaskFailedError(
-            self.service_name,
-            task.task_id,
-            task.status,
-            reasons,
-            query_id=query_id,
-            groups=groups,
-            disk_group_id=disk_group_id,
+        return task_failure(
+            self.service_name, task, status, query_id=query_id, groups=groups, disk_group_id=disk_group_id
         )
 
     def settled_server(self, operating_system: str) -> Server:
@@ -438,7 +327,7 @@ class Session:
             )
         return server
 
-    # -- adopting --------------------------------------------------------------------------------------------
+    # -- adopting and reading --------------------------------------------------------------------------------
 
     def adopt(self, args: ByoiInstallationArgs) -> ByoiInstallationState:
         """Take over the server as it is: nothing is installed, the latest reinstall task is recorded."""
@@ -460,20 +349,10 @@ class Session:
             os=server.os,
         )
 
-    # -- reading ---------------------------------------------------------------------------------------------
-
     def server_for_refresh(self) -> Server:
-        """The server, for a refresh. A 404 is never taken as "the server is gone": OVH answers it to another
-        account's credentials and, for a while, after a reinstall; dropping the resource would have the next
-        `pulumi up` reinstall the server."""
-        try:
+        """The server, for a refresh; a 404 is never taken as "the server is gone" (see `translated`)."""
+        with translated(self.service_name, "read the server", refreshing=True):
             return self.retry.call("read the server", self.api.server)
-        except ovh.exceptions.ResourceNotFoundError as exc:
-            raise ServerUnreadableError(self.service_name, query_id=getattr(exc, "query_id", None)) from None
-        except ovh.exceptions.APIError as exc:
-            raise ApiRefusedError.from_ovh(
-                exc, service_name=self.service_name, action="read the server"
-            ) from None
 
 
 def _groups(hardware: Hardware) -> DiskGroups:
@@ -504,21 +383,3 @@ def _started_about(task: Task, asked_at: float) -> bool:
         # No usable date: the task that appeared since the request is the best guess.
         return True
     return abs(started - asked_at) <= UNANSWERED_WITHIN_SECONDS
-
-
-def find_drift(session: Session, server: Server, *, task_id: int | None, expected_os: str) -> str:
-    """Why the server no longer runs what the stack recorded, or "" when it still does. Reads only."""
-    reasons: list[str] = []
-    newer = [other for other in session.reinstall_task_ids() if task_id is None or other > task_id]
-    if newer:
-        other = session.task(max(newer))
-        verb = "is being reinstalled" if other.running else "was reinstalled"
-        reasons.append(
-            f"{session.service_name} {verb} outside this stack (OVH task {other.task_id}, {other.status}, "
-            f"started {other.start_date})"
-        )
-    if server.os != expected_os:
-        reasons.append(f"OVH reports os {server.os!r} where this stack installed {expected_os!r}")
-    if server.state not in (None, "ok"):
-        reasons.append(f"OVH reports the server's state as {server.state!r}")
-    return "; ".join(reasons)

@@ -28,16 +28,29 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-__all__ = ["JOURNAL_ENV", "Journal", "OpenReinstall", "UnansweredRequest", "default_path", "key_path"]
+if TYPE_CHECKING:
+    from .spec import ReinstallRequest
+
+__all__ = [
+    "JOURNAL_ENV",
+    "Journal",
+    "OpenReinstall",
+    "ServerJournal",
+    "UnansweredRequest",
+    "default_path",
+    "key_path",
+]
 
 JOURNAL_ENV: Final = "OVH_BYOI_JOURNAL"
 # Past this age an unfinished record is not resumed: OVH purges old tasks, and nobody resumes a week later.
 RESUME_WITHIN_SECONDS: Final = 7 * 24 * 3600
+
+R = TypeVar("R")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -59,6 +72,8 @@ CREATE TABLE IF NOT EXISTS requests (
     PRIMARY KEY (endpoint, service_name, fingerprint)
 );
 """
+
+_FORGET_REQUEST = "DELETE FROM requests WHERE endpoint = ? AND service_name = ? AND fingerprint = ?"
 
 
 def key_path(journal: Path) -> Path:
@@ -207,18 +222,19 @@ class Journal:
         """The request got its answer (or OVH refused it): nothing is left to guess about it."""
         with self._connect() as connection:
             connection.execute(
-                "DELETE FROM requests WHERE endpoint = ? AND service_name = ? AND fingerprint = ?",
+                _FORGET_REQUEST,
                 (endpoint, service_name, fingerprint),
             )
 
     def unanswered(self, endpoint: str, service_name: str, fingerprint: str) -> UnansweredRequest | None:
         """The request for this install that a run sent and never saw answered, if recent enough."""
-        with self._connect() as connection:
-            row = connection.execute(
-                "SELECT newest_known_task, asked_at FROM requests WHERE endpoint = ? AND service_name = ? "
-                "AND fingerprint = ? AND asked_at > ?",
-                (endpoint, service_name, fingerprint, time.time() - RESUME_WITHIN_SECONDS),
-            ).fetchone()
+        row = self._recent(
+            "SELECT newest_known_task, asked_at FROM requests WHERE endpoint = ? AND service_name = ? "
+            "AND fingerprint = ? AND asked_at > ?",
+            endpoint,
+            service_name,
+            fingerprint,
+        )
         return UnansweredRequest(int(row[0]), float(row[1])) if row else None
 
     def record(self, endpoint: str, service_name: str, task_id: int, fingerprint: str) -> None:
@@ -229,7 +245,7 @@ class Journal:
                 (endpoint, service_name, task_id, fingerprint, time.time()),
             )
             connection.execute(
-                "DELETE FROM requests WHERE endpoint = ? AND service_name = ? AND fingerprint = ?",
+                _FORGET_REQUEST,
                 (endpoint, service_name, fingerprint),
             )
 
@@ -248,13 +264,20 @@ class Journal:
 
     def open_reinstall(self, endpoint: str, service_name: str, fingerprint: str) -> OpenReinstall | None:
         """The newest unclosed reinstall of this very install on this server, if recent enough."""
-        with self._connect() as connection:
-            row = connection.execute(
-                "SELECT task_id, asked_at FROM reinstalls WHERE endpoint = ? AND service_name = ? "
-                "AND fingerprint = ? AND closed_at IS NULL AND asked_at > ? ORDER BY task_id DESC LIMIT 1",
-                (endpoint, service_name, fingerprint, time.time() - RESUME_WITHIN_SECONDS),
-            ).fetchone()
+        row = self._recent(
+            "SELECT task_id, asked_at FROM reinstalls WHERE endpoint = ? AND service_name = ? "
+            "AND fingerprint = ? AND closed_at IS NULL AND asked_at > ? ORDER BY task_id DESC LIMIT 1",
+            endpoint,
+            service_name,
+            fingerprint,
+        )
         return OpenReinstall(int(row[0]), float(row[1])) if row else None
+
+    def _recent(self, query: str, endpoint: str, service_name: str, fingerprint: str) -> Any:
+        """The first row `query` selects for this install among records young enough to resume."""
+        oldest = time.time() - RESUME_WITHIN_SECONDS
+        with self._connect() as connection:
+            return connection.execute(query, (endpoint, service_name, fingerprint, oldest)).fetchone()
 
     def close(self, endpoint: str, service_name: str, task_id: int) -> None:
         """A run saw the reinstall end (done or failed): never resume it again."""
@@ -263,3 +286,80 @@ class Journal:
                 "UPDATE reinstalls SET closed_at = ? WHERE endpoint = ? AND service_name = ? AND task_id = ?",
                 (time.time(), endpoint, service_name, task_id),
             )
+
+
+class ServerJournal:
+    """The journal's records about one server on one API endpoint, for the installs of one provider call.
+
+    The journal only makes an interrupted run resumable: without one, or once it cannot be read or written,
+    every method does nothing and answers None, the user is told once, and installing goes on. Methods given
+    no fingerprint (None: the journal was unusable when it was asked for one) do nothing either.
+    """
+
+    def __init__(
+        self, journal: Journal | None, endpoint: str, service_name: str, warn: Callable[[str], None]
+    ) -> None:
+        self.journal = journal
+        self.endpoint = endpoint
+        self.service_name = service_name
+        self._warn = warn
+
+    def _use(self, action: str, use: Callable[[Journal], R]) -> R | None:
+        if self.journal is None:
+            return None
+        try:
+            return use(self.journal)
+        except (OSError, sqlite3.Error) as exc:
+            self._warn(
+                f"cannot {action} in the reinstall journal {self.journal.path} ({exc}): an interrupted run "
+                f"could not be resumed; set {JOURNAL_ENV} to a writable file"
+            )
+            self.journal = None
+            return None
+
+    def fingerprint(self, request: ReinstallRequest) -> str | None:
+        # Headers only say how to download the image: they do not change what ends up on the disk.
+        body = request.body()
+        body["customizations"].pop("httpHeaders", None)
+        return self._use("read", lambda journal: journal.fingerprint(body))
+
+    def open_reinstall(self, fingerprint: str) -> OpenReinstall | None:
+        return self._use(
+            "read", lambda journal: journal.open_reinstall(self.endpoint, self.service_name, fingerprint)
+        )
+
+    def unanswered(self, fingerprint: str) -> UnansweredRequest | None:
+        return self._use(
+            "read", lambda journal: journal.unanswered(self.endpoint, self.service_name, fingerprint)
+        )
+
+    def claimed(self, task_ids: Sequence[int]) -> dict[int, str]:
+        """The fingerprints recorded for `task_ids` (none known without a journal)."""
+        claimed = self._use(
+            "read", lambda journal: journal.claimed(self.endpoint, self.service_name, task_ids)
+        )
+        return claimed or {}
+
+    def asking(self, fingerprint: str | None, known: set[int]) -> None:
+        if fingerprint:
+            newest = max(known, default=0)
+            self._use(
+                "record",
+                lambda journal: journal.asking(self.endpoint, self.service_name, fingerprint, newest),
+            )
+
+    def answered(self, fingerprint: str | None) -> None:
+        if fingerprint:
+            self._use(
+                "close", lambda journal: journal.answered(self.endpoint, self.service_name, fingerprint)
+            )
+
+    def record(self, task_id: int, fingerprint: str | None) -> None:
+        if fingerprint:
+            self._use(
+                "record",
+                lambda journal: journal.record(self.endpoint, self.service_name, task_id, fingerprint),
+            )
+
+    def close(self, task_id: int) -> None:
+        self._use("close", lambda journal: journal.close(self.endpoint, self.service_name, task_id))

@@ -10,7 +10,7 @@ provider call (each call runs in one thread) and never keep it in the provider o
 
 from __future__ import annotations
 
-import threading
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -22,6 +22,7 @@ import ovh.exceptions
 from pydantic import BaseModel, ConfigDict, Field
 
 from .budget import RequestBudget
+from .clock import time_scale
 from .errors import CredentialsError
 from .spec import ReinstallRequest
 
@@ -79,21 +80,6 @@ class OvhSettings:
         return cls(**values)
 
 
-_endpoints_lock = threading.Lock()
-
-
-def _register_url_endpoint(url: str) -> str:
-    """Make an API URL usable as an `ovh.Client` endpoint.
-
-    OVH's client only knows its fixed region names (`ovh.client.ENDPOINTS`). This is the one place that
-    teaches it another endpoint: the URL itself, mapped to itself, and nothing else changes.
-    """
-    url = url.rstrip("/")
-    with _endpoints_lock:
-        ovh.client.ENDPOINTS.setdefault(url, url)
-    return url
-
-
 def resolve_endpoint(configured: str | None) -> str:
     """The endpoint from the stack config, else `OVH_ENDPOINT`, else ovh.conf's `[default] endpoint`."""
     endpoint = configured or ovh.config.ConfigurationManager().get("default", "endpoint")
@@ -105,8 +91,8 @@ def resolve_endpoint(configured: str | None) -> str:
             fix="set one: `pulumi config set ovh:endpoint ovh-eu` (or ovh-ca, ovh-us, or the URL of an API), "
             "or OVH_ENDPOINT, or `endpoint=` in the [default] section of ovh.conf",
         )
-    if endpoint.startswith(("http://", "https://")):
-        return _register_url_endpoint(endpoint)
+    if _is_url(endpoint):
+        return str(endpoint).rstrip("/")
     if endpoint not in ovh.client.ENDPOINTS:
         raise CredentialsError(
             service_name="the OVH API",
@@ -127,12 +113,44 @@ class Client(ovh.Client):  # type: ignore[misc]
     last_query_id: str | None = None
     budget: RequestBudget | None = None
 
+    def __init__(self, endpoint: str, **settings: Any) -> None:
+        if _is_url(endpoint):
+            _init_for_url(self, endpoint, settings)
+        else:
+            super().__init__(endpoint=endpoint, **settings)
+
     def raw_call(self, *args: Any, **kwargs: Any) -> Any:
         if self.budget is not None:
             self.budget.take()
         response = super().raw_call(*args, **kwargs)
         self.last_query_id = response.headers.get("X-OVH-QUERYID")
         return response
+
+
+def _is_url(endpoint: str) -> bool:
+    return endpoint.startswith(("http://", "https://"))
+
+
+def _init_for_url(client: ovh.Client, url: str, settings: dict[str, Any]) -> None:
+    """Runs OVH's own `Client.__init__` for an API URL, as if `ovh.client.ENDPOINTS` mapped it to itself.
+
+    OVH's client only knows its region names: `__init__` looks `endpoint` up in the module-level table
+    `ENDPOINTS`, and uses the same name to pick the ovh.conf section credentials come from and to allow
+    OAuth2 (on OVH's regions only). Adding the URL to that table would change it for the whole process;
+    building the client with a region's name and setting `_endpoint` afterwards would read that region's
+    credentials from ovh.conf (and sign requests to the URL with them) and would allow OAuth2 against that
+    region; a copy of `__init__` would miss what later releases change in it. So `__init__`'s own code runs
+    against a private copy of its module's names whose table holds the URL too: every rule of OVH's client
+    applies to the URL as to a region, and nothing else changes. Should a release stop reading that table,
+    the URL is refused as an unknown region, which the tests would show.
+    """
+    upstream = ovh.Client.__init__
+    names = {**vars(ovh.client), "ENDPOINTS": {**ovh.client.ENDPOINTS, url: url}}
+    init = types.FunctionType(
+        upstream.__code__, names, upstream.__name__, upstream.__defaults__, upstream.__closure__
+    )
+    init.__kwdefaults__ = upstream.__kwdefaults__
+    init(client, endpoint=url, **settings)
 
 
 def make_client(settings: OvhSettings) -> Client:
@@ -159,8 +177,6 @@ def make_client(settings: OvhSettings) -> Client:
         ) from None
     # The budget is OVH's, per consumer key (a service account's client id plays its part).
     identity = client._consumer_key or client._client_id or client._application_key or ""
-    from .waiting import time_scale
-
     client.budget = RequestBudget.for_key(f"{endpoint}\0{identity}", scale=time_scale())
     return client
 

@@ -1,6 +1,6 @@
 """ByoiProvider: the dynamic provider behind `ByoiInstallation`.
 
-Design notes (see the facts about Pulumi's dynamic providers for why):
+Design notes:
 
 - The class lives at `ovh_byoi.provider.ByoiProvider` forever: every user's state pickles this path.
 - Instances hold nothing. The stack config read by `configure()` is kept in `_SETTINGS`, a module-level
@@ -10,8 +10,8 @@ Design notes (see the facts about Pulumi's dynamic providers for why):
 - `diff` always answers `changes=True` or `False` (never "unknown", which would turn any new version of the
   pickled provider into an update), and puts every difference that ends up on the disk into `replaces`, so
   the preview shows `+-` on exactly the servers that would be erased.
-- `update` and `read` return the full outputs; `read` and `update` never write to OVH; `delete` leaves the
-  server as installed.
+- `update` and `read` return the full outputs, the recorded state included; `read` and `update` never write
+  to OVH; `delete` leaves the server as installed (there is nothing to uninstall).
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from .drift import find_drift
 from .errors import ByoiError
-from .installing import Session, find_drift, resource_id
+from .installing import Session, resource_id
 from .ovh_api import OvhSettings
+from .progress import Progress
 from .sdk_compat import widen_serving_pool
 from .spec import (
     DEFAULT_TIMEOUT_MINUTES,
@@ -44,7 +46,6 @@ from .spec import (
     install_changes,
     knob_changes,
 )
-from .waiting import Progress
 
 __all__ = ["ByoiProvider"]
 

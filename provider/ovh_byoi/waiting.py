@@ -1,8 +1,4 @@
-"""How long to wait and how often to ask: retries of transient API errors, task polling, the overall deadline.
-
-Every duration here is OVH time, divided by `OVH_BYOI_TIME_SCALE` (default 1) before anyone sleeps: tests and
-benchmarks pair an emulator running 600 times faster with `OVH_BYOI_TIME_SCALE=600`. `Clock` carries the scale
-and the sleep function, so unit tests inject a fake clock and never wait.
+"""Following a reinstall task to its end: when to ask OVH again, what to show, when the deadline ends it.
 
 Polling reads OVH's install steps (`install/status`: step i of n) to estimate how long the install has left,
 and asks sparsely while much remains and every 2 s near the end: it notices completion within about 2 s while
@@ -10,223 +6,27 @@ making a third of the calls of OVH's Terraform provider (3 s backing off to 10 s
 machine's clock: OVH's `elapsedTime` goes negative across the install's reboots (ovhcloud-cli saw -1935, then
 +42, then -87) and is only shown, never computed with. Every request also waits for the consumer key's shared
 budget (`budget.py`); polls far from the expected end are "relaxed" so that a contended budget goes to the
-installs about to end.
-
-A 404 on a task within minutes of the reinstall is OVH's API not knowing it yet (terraform-provider-ovh
-retries those for 5 minutes): it is asked again, bounded the same way. A 429 waits what `Retry-After` says.
+installs about to end. Each single read is retried as `ovh_byoi.retrying` says; durations are OVH time
+(`ovh_byoi.clock`).
 """
 
 from __future__ import annotations
 
-import math
-import os
-import sys
-import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final, TypeVar
-
-import ovh.exceptions
-import tenacity
+from typing import Final, NoReturn
 
 from .budget import relaxed
-from .errors import ByoiError, http_status
+from .errors import ByoiError
 from .ovh_api import InstallStatus, OvhApi, Task
-from .redaction import redact
 
-__all__ = [
-    "TIME_SCALE_ENV",
-    "Clock",
-    "Deadline",
-    "InstallTimeoutError",
-    "PollSchedule",
-    "Progress",
-    "RetryPolicy",
-    "TaskWatcher",
-    "is_transient",
-    "time_scale",
-]
+# Progress lived here first: `ovh_byoi.cli` still imports it from this module.
+from .progress import Progress
+from .retrying import TASK_NOT_FOUND_GRACE, RetryPolicy
 
-TIME_SCALE_ENV: Final = "OVH_BYOI_TIME_SCALE"
-# How long a task may answer 404 before that is believed (OVH seconds; terraform-provider-ovh's 5 minutes).
-TASK_NOT_FOUND_GRACE: Final = 300.0
+__all__ = ["InstallTimeoutError", "PollSchedule", "Progress", "TaskWatcher"]
+
 # How long a task status outside OVH's enumeration is re-read before the install is reported as not succeeded.
 UNKNOWN_STATUS_GRACE: Final = 300.0
-
-T = TypeVar("T")
-
-
-def time_scale(environ: Mapping[str, str] = os.environ) -> float:
-    """How many times faster than real time every wait runs (a test and benchmark knob; default 1)."""
-    raw = environ.get(TIME_SCALE_ENV, "").strip()
-    try:
-        scale = float(raw) if raw else 1.0
-    except ValueError:
-        return 1.0
-    return scale if math.isfinite(scale) and scale > 0 else 1.0
-
-
-@dataclass(frozen=True)
-class Clock:
-    """Where waiting takes its time from. `scale` divides every OVH-time duration before it is slept."""
-
-    sleep: Callable[[float], None] = time.sleep
-    monotonic: Callable[[], float] = time.monotonic
-    scale: float = 1.0
-
-    @classmethod
-    def from_env(cls) -> Clock:
-        return cls(scale=time_scale())
-
-    def real(self, ovh_seconds: float) -> float:
-        """Real seconds for a duration in OVH time."""
-        return ovh_seconds / self.scale
-
-
-class Deadline:
-    """The overall limit of one operation (`timeout_minutes`), in OVH time."""
-
-    def __init__(self, minutes: float, clock: Clock) -> None:
-        self.minutes = minutes
-        self._clock = clock
-        self._end = clock.monotonic() + clock.real(minutes * 60)
-
-    def remaining(self) -> float:
-        """Real seconds left."""
-        return max(0.0, self._end - self._clock.monotonic())
-
-    @property
-    def expired(self) -> bool:
-        return self.remaining() <= 0
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth asking again: no answer at all (network), OVH's side failed (5xx), or OVH asked us to slow (429).
-
-    Every other refusal (400, 403, 404, 409) says something about the request: asking again would get the
-    same answer.
-    """
-    if isinstance(exc, ovh.exceptions.HTTPError | ovh.exceptions.NetworkError):
-        return True
-    if isinstance(exc, ovh.exceptions.APIError):
-        code = http_status(exc)
-        return code is not None and (code >= 500 or code == 429)
-    return False
-
-
-class Progress:
-    """What `pulumi up` shows of a dynamic provider: lines on stderr, prefixed with the server."""
-
-    def __init__(self, service_name: str, write: Callable[[str], None] | None = None) -> None:
-        self.service_name = service_name
-        self._write = write or _write_stderr
-        self._last_step: tuple[int, str, str] | None = None
-        # Values of the install at hand that no line may show (header values): set by whoever knows them.
-        self.secrets: tuple[str, ...] = ()
-
-    def say(self, text: str) -> None:
-        self._write(redact(f"[{self.service_name}] {text}", self.secrets))
-
-    def show(self, status: InstallStatus) -> None:
-        """One line per change of OVH's install step (`5/21 Downloading OS image`)."""
-        current = status.current
-        if current is None:
-            return
-        position, step = current
-        key = (position, step.comment, step.status)
-        if key == self._last_step:
-            return
-        self._last_step = key
-        line = f"{position}/{len(status.progress)} {step.comment}"
-        if step.status == "error":
-            line += f": failed: {step.error or 'no detail'}"
-        self.say(line)
-
-
-def retry_after(exc: BaseException | None) -> float | None:
-    """OVH seconds a 429 answer asks to wait (`Retry-After`, in seconds), or None."""
-    if exc is None or http_status(exc) != 429:
-        return None
-    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-    try:
-        seconds = float(headers.get("Retry-After", ""))
-    except (TypeError, ValueError):
-        # An HTTP date, or nothing: the exponential backoff decides.
-        return None
-    return seconds if math.isfinite(seconds) and 0 <= seconds <= 3600 else None
-
-
-def _write_stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Retries one API call while its failures are transient, with jittered exponential backoff.
-
-    Gives up after `give_up_after` seconds of failures in a row (an outage longer than that is reported, not
-    waited out), or when the operation's deadline is reached.
-    """
-
-    clock: Clock
-    deadline: Deadline
-    progress: Progress
-    first_wait: float = 1.0
-    longest_wait: float = 60.0
-    give_up_after: float = 600.0
-
-    def call(self, action: str, fn: Callable[[], T], *, not_found_grace: float = 0.0) -> T:
-        """`fn()`, asked again on transient failures; `action` completes "while ..." in the log line.
-
-        `not_found_grace`: OVH seconds during which a 404 counts as transient (a task OVH's API does not
-        know yet).
-        """
-        started = self.clock.monotonic()
-
-        def failing_for() -> float:
-            return self.clock.monotonic() - started
-
-        def retryable(exc: BaseException) -> bool:
-            if isinstance(exc, ovh.exceptions.ResourceNotFoundError):
-                return failing_for() < self.clock.real(not_found_grace)
-            return is_transient(exc)
-
-        def give_up(state: tenacity.RetryCallState) -> bool:
-            return failing_for() >= self.clock.real(self.give_up_after) or self.deadline.expired
-
-        backoff = tenacity.wait_exponential_jitter(
-            multiplier=self.clock.real(self.first_wait),
-            max=self.clock.real(self.longest_wait),
-            jitter=self.clock.real(self.first_wait),
-        )
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            asked = retry_after(state.outcome.exception() if state.outcome else None)
-            return self.clock.real(asked) if asked is not None else backoff(state)
-
-        def announce(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            code = http_status(exc) if exc else None
-            what = f"OVH answered {code}" if code else "OVH's API could not be reached"
-            query_id = getattr(exc, "query_id", None)
-            query = f" (query id {query_id})" if query_id else ""
-            why = ""
-            if code == 404:
-                why = " (OVH's API often does not know a task for a few minutes after a reinstall)"
-            elif retry_after(exc) is not None:
-                why = " (as OVH's Retry-After asks)"
-            wait = state.upcoming_sleep * self.clock.scale
-            self.progress.say(f"{what} while {action}{query}{why}; asking again in {wait:.0f} s")
-
-        retrying = tenacity.Retrying(
-            sleep=self.clock.sleep,
-            stop=give_up,
-            wait=wait,
-            retry=tenacity.retry_if_exception(retryable),
-            before_sleep=announce,
-            reraise=True,
-        )
-        return retrying(fn)
 
 
 @dataclass(frozen=True)
@@ -411,18 +211,11 @@ class TaskWatcher:
 
     def wait(self) -> Task:
         """The task once it has ended (done or failed); InstallTimeoutError at the deadline."""
-        deadline = self._retry.deadline
-        clock = self._retry.clock
 
-        def timed_out(state: tenacity.RetryCallState) -> Task:
-            raise InstallTimeoutError(self._api.service_name, self.task, deadline.minutes, self.last_status)
+        def timed_out() -> NoReturn:
+            raise InstallTimeoutError(
+                self._api.service_name, self.task, self._retry.deadline.minutes, self.last_status
+            )
 
-        polling = tenacity.Retrying(
-            sleep=clock.sleep,
-            stop=lambda state: deadline.expired,
-            wait=lambda state: min(self.next_delay(), deadline.remaining()),
-            retry=tenacity.retry_if_result(lambda ended: not ended),
-            retry_error_callback=timed_out,
-        )
-        polling(self.observe)
+        self._retry.poll(self.observe, self.next_delay, timed_out)
         return self.task

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ovh_byoi import ByoiInstallationArgs
+from ovh_byoi import ByoiInstallationArgs, ovh_errors
 from ovh_byoi import errors as errors_module
 from ovh_byoi.errors import fix_for
 from ovh_byoi.spec import INSTALL_FIELDS
@@ -107,7 +107,7 @@ def error_catalog_section() -> str:
         "| OVH refuses a call with (`class` or `errorCode`) | Error | Fix given in the error |",
         "| --- | --- | --- |",
     ]
-    for key, refusal in errors_module._REFUSALS.items():
+    for key, refusal in ovh_errors._REFUSALS.items():
         fix = refusal.fix.format(service_name=EXAMPLE_SERVER, action="start a reinstall")
         lines.append(f"| `{key}` | `{refusal.error_type.__name__}` | {_cell(fix)} |")
     return "\n".join(lines)

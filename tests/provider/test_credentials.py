@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dill
+import ovh.client
 import pytest
 from ovh_byoi.errors import CredentialsError
 from ovh_byoi.ovh_api import OvhApi, OvhSettings, resolve_endpoint
@@ -14,7 +16,7 @@ from ovh_byoi.provider import ByoiProvider
 from ovh_emulator.testing import RunningEmulator, start_emulator
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
-from testkit.provider_process import ProviderProcess, pickle_provider
+from testkit.provider_process import ProviderCallError, ProviderProcess, pickle_provider
 
 from .inputs import valid_inputs
 
@@ -55,6 +57,30 @@ def config_of(emulator: RunningEmulator, **overrides: str) -> dict[str, str]:
     return {key: value for key, value in config.items() if value}
 
 
+ADOPT = {**valid_inputs(), "adopt": True}
+
+
+def write_ovh_conf(folder: Path, emulator: RunningEmulator, *, keys_in: str) -> None:
+    """`folder`/ovh.conf: the emulator as the default endpoint, its keys in the section `keys_in`."""
+    (folder / "ovh.conf").write_text(
+        f"[default]\nendpoint={emulator.url}\n\n[{keys_in}]\n"
+        f"application_key={emulator.application_key}\n"
+        f"application_secret={emulator.application_secret}\n"
+        f"consumer_key={emulator.consumer_key}\n"
+    )
+
+
+@contextmanager
+def provider_in(folder: Path) -> Iterator[ProviderProcess]:
+    """A configured provider process whose folder is `folder`.
+
+    OVH's client resolves ./ovh.conf when it is imported: in the plugin, whose folder is the project's.
+    """
+    with ProviderProcess(ByoiProvider(), env={"OVH_BYOI_TIME_SCALE": "600"}, cwd=folder) as provider:
+        provider.configure({"project:unrelated": "value"})
+        yield provider
+
+
 def test_the_stack_config_keys_of_ovhs_pulumi_provider_are_used(api_emulator: RunningEmulator) -> None:
     settings = OvhSettings.from_config(config_of(api_emulator).get)
 
@@ -83,17 +109,10 @@ def test_missing_keys_come_from_ovh_variables(
 
 
 def test_then_from_ovh_conf_in_the_project_folder(api_emulator: RunningEmulator, tmp_path: Path) -> None:
-    # OVH's client resolves ./ovh.conf when it is imported: in the plugin, whose folder is the project's.
-    (tmp_path / "ovh.conf").write_text(
-        f"[default]\nendpoint={api_emulator.url}\n\n[{api_emulator.url}]\n"
-        f"application_key={api_emulator.application_key}\n"
-        f"application_secret={api_emulator.application_secret}\n"
-        f"consumer_key={api_emulator.consumer_key}\n"
-    )
-    inputs = {**valid_inputs(), "adopt": True}
-    with ProviderProcess(ByoiProvider(), env={"OVH_BYOI_TIME_SCALE": "600"}, cwd=tmp_path) as provider:
-        provider.configure({"project:unrelated": "value"})
-        adopted = provider.create(provider.check({}, inputs).inputs)
+    write_ovh_conf(tmp_path, api_emulator, keys_in=api_emulator.url)
+
+    with provider_in(tmp_path) as provider:
+        adopted = provider.create(provider.check({}, ADOPT).inputs)
 
     assert adopted.outputs["os"] == "debian12_64", "the server was read with the credentials of ovh.conf"
 
@@ -101,6 +120,37 @@ def test_then_from_ovh_conf_in_the_project_folder(api_emulator: RunningEmulator,
 def test_an_endpoint_is_a_region_name_or_the_url_of_an_api() -> None:
     assert resolve_endpoint("ovh-ca") == "ovh-ca"
     assert resolve_endpoint("http://127.0.0.1:9/1.0/") == "http://127.0.0.1:9/1.0"
+
+
+def test_an_api_url_is_called_without_changing_ovhs_table_of_regions(api_emulator: RunningEmulator) -> None:
+    regions = dict(ovh.client.ENDPOINTS)
+    settings = OvhSettings.from_config(config_of(api_emulator).get)
+
+    assert OvhApi.connect(settings, SERVER).server().name == SERVER
+    assert regions == ovh.client.ENDPOINTS, "every OVH client of the process shares that table"
+    assert api_emulator.url not in ovh.client.ENDPOINTS
+
+
+def test_oauth2_credentials_are_refused_for_an_api_url(api_emulator: RunningEmulator) -> None:
+    settings = OvhSettings(endpoint=api_emulator.url, client_id="a-client-id", client_secret="its-secret")
+
+    with pytest.raises(CredentialsError) as error:
+        OvhApi.connect(settings, SERVER)
+    assert "OAuth2 authentication is not compatible with endpoint " + api_emulator.url in str(error.value)
+    assert "its-secret" not in str(error.value)
+
+
+def test_a_regions_credentials_in_ovh_conf_never_go_to_an_api_url(
+    api_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    # Valid keys, but in the section of OVH's EU region: an API URL reads only its own section.
+    write_ovh_conf(tmp_path, api_emulator, keys_in="ovh-eu")
+
+    with provider_in(tmp_path) as provider, pytest.raises(ProviderCallError) as refused:
+        provider.create(provider.check({}, ADOPT).inputs)
+
+    assert "Missing authentication information" in refused.value.reason
+    assert "ovh:applicationKey" in refused.value.reason
 
 
 @pytest.mark.parametrize(("endpoint", "expected"), [(None, "no endpoint"), ("ovh-mars", "unknown endpoint")])

@@ -1,4 +1,5 @@
-"""ByoiProvider in a real `python -m pulumi.dynamic` process, over gRPC, against the emulator.
+"""ByoiProvider in a real `python -m pulumi.dynamic` process, over gRPC, against the emulator: create, the
+same inputs again, updates, replacements, drift, adoption, deletion.
 
 Every claim is checked on the emulator's own records: its request counts (`/_emulator/stats`) and each
 server's install history.
@@ -9,57 +10,17 @@ from __future__ import annotations
 import base64
 import re
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import dill
-import pytest
 from ovh_byoi.provider import ByoiProvider
 from ovh_emulator.testing import RunningEmulator
-from testkit.provider_process import ProviderCallError, ProviderProcess
+from testkit.provider_process import ProviderProcess
 
-from .conftest import REINSTALL, SERVER, installs, stack_config, writes
+from .conftest import REINSTALL, SERVER, installs, writes
+from .steps import Deployed, Inputs, refresh, up
+from .test_waiting import terraform_polls
 
 REBOOT_STEP = "Rebooting server on the installed OS"
-
-Inputs = Callable[..., dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Deployed:
-    """What the engine keeps of a resource between runs."""
-
-    id: str
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-
-
-def up(
-    provider: ProviderProcess, inputs: dict[str, Any], deployed: Deployed | None = None
-) -> tuple[str, Deployed]:
-    """The engine's steps for one resource in `pulumi up`: check, then diff and create, update or replace."""
-    checked = provider.check(deployed.inputs if deployed else {}, inputs)
-    assert checked.ok, checked.failures
-    if deployed is None:
-        created = provider.create(checked.inputs)
-        return "create", Deployed(created.id, checked.inputs, created.outputs)
-    diff = provider.diff(deployed.id, deployed.outputs, checked.inputs)
-    if not diff.changes:
-        return "same", deployed
-    if diff.replaces:
-        created = provider.create(checked.inputs)
-        provider.delete(deployed.id, deployed.outputs)
-        return "replace", Deployed(created.id, checked.inputs, created.outputs)
-    updated = provider.update(deployed.id, deployed.outputs, checked.inputs)
-    return "update", Deployed(deployed.id, checked.inputs, updated.outputs)
-
-
-def refresh(provider: ProviderProcess, deployed: Deployed) -> Deployed:
-    read = provider.read(deployed.id, deployed.outputs)
-    assert read.id is not None
-    return Deployed(read.id, deployed.inputs, read.outputs)
 
 
 def test_create_installs_once_and_the_same_inputs_again_install_nothing(
@@ -115,16 +76,6 @@ def test_progress_shows_each_change_of_ovh_step_prefixed_with_the_server(
     assert positions == sorted(set(positions)), "one line per change of step, in order"
     assert all(line.stream == "stderr" for line in provider.lines if line.text in steps)
     assert installs(emulator)[0]["status"] == "done"
-
-
-def terraform_polls(seconds: float) -> int:
-    """How often OVH's Terraform provider reads the task during an install: 3 s backing off to 10 s."""
-    waited, wait, polls = 0.0, 3.0, 0
-    while waited < seconds:
-        waited += wait
-        polls += 1
-        wait = min(10.0, wait * 2)
-    return polls
 
 
 def test_polling_asks_far_less_than_terraform(
@@ -246,84 +197,22 @@ def test_adopting_a_server_records_its_latest_reinstall(
     assert refresh(provider, Deployed(adopted.id, {}, adopted.outputs)).outputs["drift"] == ""
 
 
-def test_a_failed_install_carries_ovhs_reason_task_and_fix(
+def test_a_drifted_server_is_accepted_as_it_is_with_adopt(
     provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs
 ) -> None:
-    # A bare file system is no raw disk image; without preflight only OVH finds out, after erasing the server.
-    inputs = image_inputs("no-table.raw", preflight="off")
+    _, deployed = up(provider, image_inputs("debian.qcow2", preflight="off"))
+    other = emulator.reinstall_out_of_band(SERVER, "debian12_64")
+    emulator.wait_for_task(SERVER, other["taskId"])
+    drifted = refresh(provider, deployed)
+    assert drifted.outputs["drift"]
 
-    with pytest.raises(ProviderCallError) as failure:
-        up(provider, inputs)
+    step, accepted = up(provider, image_inputs("debian.qcow2", preflight="off", adopt=True), drifted)
 
-    [install] = installs(emulator)
-    message = failure.value.reason
-    assert install["status"] == "customerError"
-    assert SERVER in message
-    assert str(install["taskId"]) in message
-    assert "customerError" in message
-    assert "no partition table was found" in message, "OVH's own words"
-    assert re.search(r"OVH query id: \S+", message)
-    assert "Fix: " in message and "partition table" in message.split("Fix: ", 1)[1]
-
-
-def test_an_ovh_side_failure_says_so(
-    provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs
-) -> None:
-    emulator.set_faults({"rules": [{"task": "ovhError", "times": 1}]})
-
-    with pytest.raises(ProviderCallError) as failure:
-        up(provider, image_inputs("debian.qcow2", preflight="off"))
-
-    [install] = installs(emulator)
-    assert install["status"] == "ovhError"
-    assert str(install["taskId"]) in failure.value.reason
-    assert "OVHcloud technicians have been notified" in failure.value.reason
-    assert "Fix: " in failure.value.reason
-
-
-def test_preflight_catches_a_bad_image_before_anything_is_erased(
-    provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs
-) -> None:
-    with pytest.raises(ProviderCallError) as failure:
-        up(provider, image_inputs("no-table.raw"))
-
-    assert writes(emulator) == {}, "the server is untouched"
-    assert installs(emulator) == []
-    assert "image_type" in failure.value.reason or "image_url" in failure.value.reason
-    assert "nothing was sent to OVH" in failure.value.reason
-
-
-def test_a_refusal_carries_ovhs_words_query_id_and_fix(
-    emulator: RunningEmulator, image_inputs: Inputs, provider_env: dict[str, str], tmp_path: Path
-) -> None:
-    config = {**stack_config(emulator), "ovh:consumerKey": "a-consumer-key-ovh-does-not-know"}
-    with ProviderProcess(ByoiProvider(), env=provider_env, cwd=tmp_path) as provider:
-        provider.configure(config)
-        with pytest.raises(ProviderCallError) as failure:
-            up(provider, image_inputs("debian.qcow2"))
-
-    message = failure.value.reason
-    assert SERVER in message
-    assert "OVH says:" in message
-    assert re.search(r"OVH query id: \S+", message)
-    assert "Fix: " in message and "consumer key" in message
-    assert emulator.application_secret not in failure.value.details
-    assert writes(emulator) == {}
-
-
-def test_a_server_ovh_does_not_know_fails_the_refresh_and_is_not_dropped(
-    provider: ProviderProcess, image_inputs: Inputs
-) -> None:
-    outputs = {
-        **image_inputs("debian.qcow2", service_name="ns1999999.emulator.ovh"),
-        "task_id": 7,
-        "os": "byoi_64",
-    }
-
-    # A 404 is not proof the server is gone (another account's keys, OVH's inconsistency): dropping the
-    # resource would have the next up reinstall it. The way out of a really gone server is named instead.
-    with pytest.raises(ProviderCallError, match="pulumi state delete"):
-        provider.read("ns1999999.emulator.ovh/7", outputs)
+    assert step == "replace"
+    assert writes(emulator) == {REINSTALL: 1}, "adopting installs nothing"
+    assert accepted.outputs["task_id"] == other["taskId"]
+    assert accepted.outputs["os"] == "debian12_64"
+    assert refresh(provider, accepted).outputs["drift"] == ""
 
 
 def test_update_and_delete_send_nothing_to_ovh(
@@ -342,132 +231,6 @@ def test_update_and_delete_send_nothing_to_ovh(
     assert updated.outputs["task_id"] == deployed.outputs["task_id"]
     assert emulator.stats() == before, "neither update nor delete calls OVH"
     assert emulator.server(SERVER)["os"] == "byoi_64"
-
-
-def test_a_running_reinstall_is_waited_for_before_ours_starts(
-    provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs
-) -> None:
-    # The other install runs until the provider has said it waits for it, however slow either side is.
-    emulator.set_faults({"rules": [{"holdAtStep": "Checking hardware", "serviceName": SERVER, "times": 1}]})
-    checked = provider.check({}, image_inputs("debian.qcow2", preflight="off"))
-    other = emulator.reinstall_out_of_band(SERVER, "debian12_64")
-    created: list[Any] = []
-    creating = threading.Thread(target=lambda: created.append(provider.create(checked.inputs)))
-    creating.start()
-    try:
-        provider.wait_for_line(f"reinstall task {other['taskId']}", timeout=60)
-        # A release lets go only what is held by then: the provider may have seen the task before its step.
-        emulator.wait_until_held(1)
-        assert writes(emulator) == {}, "nothing asked while the other install runs"
-    finally:
-        emulator.release()
-        creating.join()
-
-    [created] = created
-    history = installs(emulator)
-    assert [(entry["taskId"], entry["status"]) for entry in history] == [
-        (other["taskId"], "done"),
-        (created.outputs["task_id"], "done"),
-    ]
-    assert writes(emulator) == {REINSTALL: 1}, "ours was asked once, after the other one ended"
-    assert f"reinstall task {other['taskId']}" in provider.output
-
-
-@pytest.mark.parametrize("busy_answer", ["conflict", "taskAlreadyExists"])
-def test_two_installs_of_one_server_never_overlap(
-    provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs, busy_answer: str
-) -> None:
-    # Both creates find no reinstall running and ask at once; OVH takes the first request and refuses the
-    # second, in the form `busy_answer` picks (both requests are held until both are in).
-    emulator.set_faults(
-        {"busyAnswer": busy_answer, "rules": [{"route": REINSTALL, "times": 2, "hold": True}]}
-    )
-    checked = [
-        provider.check({}, image_inputs("debian.qcow2", hostname=name, preflight="off"))
-        for name in ("web-1", "web-2")
-    ]
-    results: list[Any] = []
-
-    def create(inputs: dict[str, Any]) -> None:
-        try:
-            results.append(provider.create(inputs))
-        except ProviderCallError as exc:
-            results.append(exc)
-
-    threads = [threading.Thread(target=create, args=(each.inputs,)) for each in checked]
-    for thread in threads:
-        thread.start()
-    try:
-        emulator.wait_until_held(2)
-    finally:
-        emulator.release()
-        for thread in threads:
-            thread.join()
-
-    assert not [result for result in results if isinstance(result, Exception)]
-    history = installs(emulator)
-    assert [entry["status"] for entry in history] == ["done", "done"]
-    assert sorted(result.outputs["task_id"] for result in results) == [entry["taskId"] for entry in history]
-    assert emulator.stats()[REINSTALL] == 3, "one request refused because an install ran, then asked again"
-    assert "another operation holds the server" in provider.output
-
-
-def test_four_servers_install_at_once_through_one_provider(
-    provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs
-) -> None:
-    servers = [f"ns100000{i}.emulator.ovh" for i in range(1, 5)]
-    results: dict[str, Any] = {}
-
-    def create(service_name: str) -> None:
-        checked = provider.check({}, image_inputs("small.qcow2", service_name=service_name))
-        results[service_name] = provider.create(checked.inputs)
-
-    threads = [threading.Thread(target=create, args=(name,)) for name in servers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    for service_name in servers:
-        [install] = installs(emulator, service_name)
-        assert install["status"] == "done"
-        assert results[service_name].outputs["task_id"] == install["taskId"]
-    assert writes(emulator) == {REINSTALL: 4}
-
-
-def test_a_lost_answer_to_the_reinstall_request_is_recovered_without_asking_again(
-    provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs
-) -> None:
-    emulator.set_faults({"rules": [{"route": REINSTALL, "times": 1, "dropAnswer": True}]})
-
-    _, deployed = up(provider, image_inputs("debian.qcow2"))
-
-    [install] = installs(emulator)
-    assert install["status"] == "done"
-    assert deployed.outputs["task_id"] == install["taskId"]
-    assert emulator.stats()[REINSTALL] == 1, "the task OVH started is followed, not asked for again"
-    assert "answer was lost" in provider.output
-
-
-def test_transient_refusals_are_asked_again(
-    provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs
-) -> None:
-    emulator.set_faults(
-        {
-            "rules": [
-                {"route": REINSTALL, "times": 2, "status": 503},
-                {"route": "GET /dedicated/server/{serviceName}/install/status", "times": 3, "status": 500},
-                {"route": "GET /dedicated/server/{serviceName}/task/{taskId}", "times": 1, "status": 429},
-            ]
-        }
-    )
-
-    _, deployed = up(provider, image_inputs("debian.qcow2"))
-
-    [install] = installs(emulator)
-    assert install["status"] == "done"
-    assert emulator.stats()[REINSTALL] == 3
-    assert deployed.outputs["task_id"] == install["taskId"]
 
 
 def test_no_secret_in_the_pickled_provider_or_in_what_the_provider_prints(
@@ -497,110 +260,3 @@ def test_no_secret_in_the_pickled_provider_or_in_what_the_provider_prints(
     for secret in secrets:
         assert secret.encode() not in pickled
         assert secret not in provider.output
-
-
-def test_a_run_killed_mid_install_is_resumed_by_the_next_without_a_second_reinstall(
-    emulator: RunningEmulator, image_inputs: Inputs, provider_env: dict[str, str], tmp_path: Path
-) -> None:
-    inputs = image_inputs("debian.qcow2", preflight="off")
-    # OVH's download of the image waits for the test: the install is still running when the run is killed.
-    emulator.set_faults({"rules": [{"route": "GET /images/{name}", "hold": True, "times": 1}]})
-    failures: list[Exception] = []
-    with ProviderProcess(ByoiProvider(), env=provider_env, cwd=tmp_path) as first_run:
-        first_run.configure(stack_config(emulator))
-        checked = first_run.check({}, inputs)
-
-        def create() -> None:
-            try:
-                first_run.create(checked.inputs)
-            except ProviderCallError as exc:
-                failures.append(exc)
-
-        creating = threading.Thread(target=create)
-        creating.start()
-        first_run.wait_for_line("OVH started the reinstall", timeout=30)
-        emulator.wait_until_held(1)
-        # As a second Ctrl-C or a dead CI runner would: the create never answers, Pulumi records nothing.
-        first_run.kill()
-        creating.join()
-    assert failures, "the killed run's create failed"
-    assert [install["status"] for install in installs(emulator)] == ["doing"], "killed mid-install"
-
-    with ProviderProcess(ByoiProvider(), env=provider_env, cwd=tmp_path) as next_run:
-        next_run.configure(stack_config(emulator))
-        emulator.release()
-        _, deployed = up(next_run, inputs)
-
-        [install] = installs(emulator)
-        assert install["status"] == "done"
-        assert deployed.outputs["task_id"] == install["taskId"]
-        assert writes(emulator) == {REINSTALL: 1}
-        assert "an earlier run started this same install" in next_run.output
-
-
-def test_a_deadline_leaves_the_install_running_and_the_next_run_follows_the_same_task(
-    provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs
-) -> None:
-    emulator.set_faults({"rules": [{"task": "neverFinish", "times": 1}]})
-    # One minute of OVH time is a tenth of a second at speed 600.
-    inputs = image_inputs("debian.qcow2", preflight="off", timeout_minutes=1)
-
-    for _ in range(2):
-        with pytest.raises(ProviderCallError) as timeout:
-            up(provider, inputs)
-        [install] = installs(emulator)
-        assert f"OVH task {install['taskId']}" in timeout.value.reason
-        assert "did not end within 1 minutes" in timeout.value.reason
-        assert "Fix: " in timeout.value.reason
-
-    # Still running (at 600x the deadline may pass before OVH starts working on it): left alone.
-    assert install["status"] in ("init", "todo", "doing"), "the server was left alone"
-    assert writes(emulator) == {REINSTALL: 1}, "the second run followed the task the first one started"
-
-
-def test_asking_again_for_an_install_that_was_seen_through_reinstalls(
-    provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs
-) -> None:
-    # `pulumi up --replace` of the same image: the first install ended, so nothing is resumed.
-    inputs = provider.check({}, image_inputs("small.qcow2", preflight="off")).inputs
-
-    first = provider.create(inputs)
-    second = provider.create(inputs)
-
-    assert second.outputs["task_id"] != first.outputs["task_id"]
-    assert [entry["status"] for entry in installs(emulator)] == ["done", "done"]
-    assert writes(emulator) == {REINSTALL: 2}
-
-
-def test_without_a_writable_journal_installing_goes_on_and_says_so(
-    emulator: RunningEmulator, image_inputs: Inputs, provider_env: dict[str, str], tmp_path: Path
-) -> None:
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("")
-    env = {**provider_env, "OVH_BYOI_JOURNAL": str(blocker / "reinstalls.sqlite")}
-    with ProviderProcess(ByoiProvider(), env=env, cwd=tmp_path) as provider:
-        provider.configure(stack_config(emulator))
-        _, deployed = up(provider, image_inputs("small.qcow2", preflight="off"))
-        output = provider.output
-
-    assert [entry["status"] for entry in installs(emulator)] == ["done"]
-    assert deployed.outputs["task_id"] == installs(emulator)[0]["taskId"]
-    assert "reinstall journal" in output and "OVH_BYOI_JOURNAL" in output
-
-
-def test_a_drifted_server_is_accepted_as_it_is_with_adopt(
-    provider: ProviderProcess, emulator: RunningEmulator, image_inputs: Inputs
-) -> None:
-    _, deployed = up(provider, image_inputs("debian.qcow2", preflight="off"))
-    other = emulator.reinstall_out_of_band(SERVER, "debian12_64")
-    emulator.wait_for_task(SERVER, other["taskId"])
-    drifted = refresh(provider, deployed)
-    assert drifted.outputs["drift"]
-
-    step, accepted = up(provider, image_inputs("debian.qcow2", preflight="off", adopt=True), drifted)
-
-    assert step == "replace"
-    assert writes(emulator) == {REINSTALL: 1}, "adopting installs nothing"
-    assert accepted.outputs["task_id"] == other["taskId"]
-    assert accepted.outputs["os"] == "debian12_64"
-    assert refresh(provider, accepted).outputs["drift"] == ""

@@ -12,18 +12,11 @@ from typing import Any
 import ovh.exceptions
 import pytest
 import requests
+from ovh_byoi.clock import Clock, Deadline, time_scale
 from ovh_byoi.ovh_api import InstallStatus, Task
-from ovh_byoi.waiting import (
-    Clock,
-    Deadline,
-    InstallTimeoutError,
-    PollSchedule,
-    Progress,
-    RetryPolicy,
-    TaskWatcher,
-    is_transient,
-    time_scale,
-)
+from ovh_byoi.progress import Progress
+from ovh_byoi.retrying import RetryPolicy, is_transient
+from ovh_byoi.waiting import InstallTimeoutError, PollSchedule, TaskWatcher
 from ovh_emulator.installs import INIT_SECONDS, PLAN, TODO_SECONDS
 
 STEP_SECONDS = [step.seconds for step in PLAN]
@@ -104,6 +97,7 @@ def watch(install: SimulatedInstall, clock: Clock, minutes: float = 120) -> tupl
 
 
 def terraform_polls(seconds: float) -> int:
+    """How often OVH's Terraform provider reads the task during an install: 3 s backing off to 10 s."""
     waited, wait, polls = 0.0, 3.0, 0
     while waited < seconds:
         waited += wait

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ovh_byoi.waiting import RetryPolicy
+from ovh_byoi.retrying import RetryPolicy
 from ovh_emulator.testing import START_TIMEOUT_SECONDS, RunningEmulator
 from testkit.provider_process import ProviderCallError, ProviderProcess
 

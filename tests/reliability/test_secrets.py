@@ -75,6 +75,53 @@ def stack(ovh: RunningEmulator, provider_env: dict[str, str], tmp_path: Path) ->
     return PulumiStack.of_resources(tmp_path, emulator=ovh, env=provider_env)
 
 
+def declare(
+    stack: PulumiStack,
+    ovh: RunningEmulator,
+    servers: list[str],
+    image_inputs: Callable[..., dict[str, Any]],
+    *,
+    timeout: int = MAX_TIMEOUT_MINUTES - 1,
+    wrong_header: bool = False,
+) -> None:
+    """One resource per server, each input carrying a secret; `wrong_header`: the second one's download
+    is refused.
+
+    Deadlines far beyond any run (at the suite's speed 60 minutes are 2.4 real seconds, which two loaded
+    installs at once can spend); the second differs only so that the last `up` updates a resource.
+    """
+    resources = {}
+    for number, server in enumerate(servers):
+        inputs = image_inputs(
+            server,
+            image_url=ovh.image_url("small.qcow2") + SIGNED_QUERY,
+            timeout_minutes=timeout,
+            config_drive_user_data=USER_DATA,
+            config_drive_metadata={"token": METADATA_SECRET},
+            http_headers={"Authorization": HEADER_VALUE, "X-Auth-Token": TOKEN_HEADER},
+        )
+        if wrong_header and number == 1:
+            # A header OVH's downloader is refused with, and no preflight to catch it first.
+            inputs |= {
+                "http_headers": {"Authorization": HEADER_VALUE + "x", "X-Auth-Token": TOKEN_HEADER},
+                "hostname": "web-2",
+                "preflight": "off",
+            }
+        resources[f"web-{number}"] = inputs
+    stack.declare(resources)
+
+
+def secret_outputs(raw_state: str) -> dict[str, set[str]]:
+    """Per resource name in the state file, the outputs Pulumi stores as secrets."""
+    resources = json.loads(raw_state)["checkpoint"]["latest"]["resources"]
+    return {
+        resource["urn"].rsplit("::", 1)[1]: {
+            key for key, value in resource.get("outputs", {}).items() if secret_in_state(value)
+        }
+        for resource in resources
+    }
+
+
 def test_a_stack_lifecycle_keeps_every_secret_out_of_state_outputs_output_and_errors(
     stack: PulumiStack,
     ovh: RunningEmulator,
@@ -85,33 +132,10 @@ def test_a_stack_lifecycle_keeps_every_secret_out_of_state_outputs_output_and_er
 ) -> None:
     servers = [new_server(), new_server()]
 
-    # Deadlines far beyond any run (at the suite's speed 60 minutes are 2.4 real seconds, which two loaded
-    # installs at once can spend); the second differs only so that the last `up` updates a resource.
-    def declare(timeout: int = MAX_TIMEOUT_MINUTES - 1, wrong_header: bool = False) -> None:
-        resources = {}
-        for number, server in enumerate(servers):
-            inputs = image_inputs(
-                server,
-                image_url=ovh.image_url("small.qcow2") + SIGNED_QUERY,
-                timeout_minutes=timeout,
-                config_drive_user_data=USER_DATA,
-                config_drive_metadata={"token": METADATA_SECRET},
-                http_headers={"Authorization": HEADER_VALUE, "X-Auth-Token": TOKEN_HEADER},
-            )
-            if wrong_header and number == 1:
-                # A header OVH's downloader is refused with, and no preflight to catch it first.
-                inputs |= {
-                    "http_headers": {"Authorization": HEADER_VALUE + "x", "X-Auth-Token": TOKEN_HEADER},
-                    "hostname": "web-2",
-                    "preflight": "off",
-                }
-            resources[f"web-{number}"] = inputs
-        stack.declare(resources)
-
-    declare()
+    declare(stack, ovh, servers, image_inputs)
     runs = [stack.up(), stack.refresh()]
     # An update of one (a new timeout) and a replacement of the other that OVH fails.
-    declare(timeout=MAX_TIMEOUT_MINUTES, wrong_header=True)
+    declare(stack, ovh, servers, image_inputs, timeout=MAX_TIMEOUT_MINUTES, wrong_header=True)
     failed = stack.up(expect=None)
     runs.append(failed)
     # Someone reinstalls the first server from OVH's control panel: refresh records the drift.
@@ -132,13 +156,9 @@ def test_a_stack_lifecycle_keeps_every_secret_out_of_state_outputs_output_and_er
     assert failed.returncode != 0 and "customerError" in failed.output, "the failure is told"
     assert "web-0 updated" in failed.output, str(failed)
     raw_state = stack.raw_state()
-    stored = {
-        resource["urn"].rsplit("::", 1)[1]: resource
-        for resource in json.loads(raw_state)["checkpoint"]["latest"]["resources"]
-    }
+    marked = secret_outputs(raw_state)
     for name in ("web-0", "web-1"):
-        marked = {key for key, value in stored[name]["outputs"].items() if secret_in_state(value)}
-        assert {*SECRET_INPUTS, "image_url"} <= marked, name
+        assert {*SECRET_INPUTS, "image_url"} <= marked[name], name
     assert pickled and all(dill.loads(payload).__dict__ == {} for payload in pickled)
     places: dict[str, str | bytes] = {"state file": raw_state}
     places |= {f"pickled provider {index}": payload for index, payload in enumerate(pickled)}
