@@ -12,6 +12,7 @@ import socket
 from typing import Annotated
 from urllib.parse import urlsplit
 
+import idna
 from pydantic import AfterValidator, Field
 
 from .field_rules import no_control_characters
@@ -100,8 +101,10 @@ def _is_host(host: str) -> bool:
     except ValueError:
         pass
     try:
-        encoded = host.encode("idna")
-    except UnicodeError:
+        # The encoding `requests` applies before connecting (IDNA 2008 with UTS 46 mapping), not Python's
+        # IDNA 2003 codec, which accepts names such as "¡" that no download could then send.
+        encoded = idna.encode(host, uts46=True)
+    except (idna.IDNAError, UnicodeError):
         return False
     return 0 < len(encoded) <= 253 and all(
         0 < len(label) <= 63 for label in encoded.removesuffix(b".").split(b".")
