@@ -3,16 +3,15 @@ servers of the emulator, set up as Pulumi.demo.yaml documents), on the emulator'
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import sha512
 from testkit.pulumi_cli import PulumiStack, documented_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB_1, WEB_2 = "ns1000001.emulator.ovh", "ns1000002.emulator.ovh"
-REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
 
 
 def demo_stack(
@@ -24,22 +23,6 @@ def demo_stack(
     defaults["image_checksum"] = sha512(test_images["debian.qcow2"])
     stack.set_config({"ovh-byoi:defaults": defaults})
     return stack
-
-
-def sha512(path: Path) -> str:
-    return hashlib.sha512(path.read_bytes()).hexdigest()
-
-
-def writes(emulator: RunningEmulator) -> dict[str, int]:
-    """Every call of OVH's API the emulator received that is not a read."""
-    return {
-        route: count for route, count in emulator.stats().items() if not route.startswith(("GET", "HEAD"))
-    }
-
-
-def installs(emulator: RunningEmulator, service_name: str) -> list[dict[str, Any]]:
-    history: list[dict[str, Any]] = emulator.server(service_name)["installs"]
-    return history
 
 
 def installed(stack: PulumiStack) -> dict[str, dict[str, Any]]:

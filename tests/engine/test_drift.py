@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import REINSTALL, installs, writes
 
-from .conftest import REINSTALL, WEB_1, WEB_2, demo_stack, installed, installs, writes
+from .conftest import WEB_1, WEB_2, demo_stack, installed
 
 DRIFT_CHECK = ("--preview-only", "--expect-no-changes", "--diff")
 # `--expect-no-changes` exits 7 on changes (CLI 3.227 and later), any other failure otherwise.

@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import REINSTALL, installs, sha512, writes
 from testkit.pulumi_cli import PulumiStack, documented_stack, read_until
 
-from .conftest import REINSTALL, installed, installs, sha512, writes
+from .conftest import installed
 
 PROJECT = Path(__file__).resolve().parents[2] / "examples" / "01-single-server"
 SERVER = "ns1000001.emulator.ovh"

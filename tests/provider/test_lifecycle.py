@@ -18,9 +18,10 @@ import dill
 import pytest
 from ovh_byoi.provider import ByoiProvider
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import REINSTALL, terraform_polls, writes
 from testkit.provider_process import ProviderCallError, ProviderProcess
 
-from .conftest import REINSTALL, SERVER, installs, stack_config, writes
+from .conftest import SERVER, installs, stack_config
 
 REBOOT_STEP = "Rebooting server on the installed OS"
 
@@ -115,16 +116,6 @@ def test_progress_shows_each_change_of_ovh_step_prefixed_with_the_server(
     assert positions == sorted(set(positions)), "one line per change of step, in order"
     assert all(line.stream == "stderr" for line in provider.lines if line.text in steps)
     assert installs(emulator)[0]["status"] == "done"
-
-
-def terraform_polls(seconds: float) -> int:
-    """How often OVH's Terraform provider reads the task during an install: 3 s backing off to 10 s."""
-    waited, wait, polls = 0.0, 3.0, 0
-    while waited < seconds:
-        waited += wait
-        polls += 1
-        wait = min(10.0, wait * 2)
-    return polls
 
 
 def test_polling_asks_far_less_than_terraform(

@@ -25,6 +25,7 @@ from ovh_byoi.waiting import (
     time_scale,
 )
 from ovh_emulator.installs import INIT_SECONDS, PLAN, TODO_SECONDS
+from testkit.emulator_records import terraform_polls
 
 STEP_SECONDS = [step.seconds for step in PLAN]
 INSTALL_SECONDS = INIT_SECONDS + TODO_SECONDS + sum(STEP_SECONDS)
@@ -101,15 +102,6 @@ def watch(install: SimulatedInstall, clock: Clock, minutes: float = 120) -> tupl
     retry = RetryPolicy(clock, Deadline(minutes, clock), progress)
     watcher = TaskWatcher(install, Task(taskId=42, status="init"), retry=retry)  # type: ignore[arg-type]
     return watcher.wait(), lines
-
-
-def terraform_polls(seconds: float) -> int:
-    waited, wait, polls = 0.0, 3.0, 0
-    while waited < seconds:
-        waited += wait
-        polls += 1
-        wait = min(10.0, wait * 2)
-    return polls
 
 
 def test_completion_is_noticed_within_two_seconds_with_a_third_of_terraforms_calls() -> None:

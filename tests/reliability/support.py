@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from ovh_byoi.provider import ByoiProvider
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import REINSTALL as REINSTALL
 from testkit.provider_process import CreateResult, ProviderProcess
 from testkit.pulumi_cli import emulator_credentials as stack_config
 
@@ -22,7 +23,6 @@ IMAGES_USER = "mirror"
 IMAGES_PASSWORD = "imagespw-Rt57mQ2sE8"
 HEADER_VALUE = "Basic " + base64.b64encode(f"{IMAGES_USER}:{IMAGES_PASSWORD}".encode()).decode()
 EFI_DEBIAN = "\\efi\\debian\\grubx64.efi"
-REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
 SPEED = 1500
 SECRET_ARGS = ("--application-secret", APPLICATION_SECRET, "--consumer-key", CONSUMER_KEY)
 

@@ -26,10 +26,10 @@ Inputs = Callable[..., dict[str, Any]]
 
 @pytest.fixture
 def other_stack(
-    ovh: RunningEmulator, provider_env: dict[str, str], tmp_path: Path
+    ovh_api: RunningEmulator, provider_env: dict[str, str], tmp_path: Path
 ) -> Iterator[ProviderProcess]:
     """The provider process of another stack's `pulumi up`, on the same machine."""
-    process = start_provider(ovh, provider_env, tmp_path)
+    process = start_provider(ovh_api, provider_env, tmp_path)
     yield process
     process.stop()
 
@@ -66,7 +66,7 @@ def test_two_stacks_installing_one_server_at_once_take_turns(
     busy_answer: str,
     provider: ProviderProcess,
     other_stack: ProviderProcess,
-    ovh: RunningEmulator,
+    ovh_api: RunningEmulator,
     new_server: Callable[[], str],
     image_inputs: Inputs,
     inject: Callable[[dict[str, Any]], None],
@@ -86,7 +86,7 @@ def test_two_stacks_installing_one_server_at_once_take_turns(
             ],
         }
     )
-    requests = ovh.stats().get(REINSTALL, 0)
+    requests = ovh_api.stats().get(REINSTALL, 0)
     lines_before = {id(process): len(process.lines) for process in (provider, other_stack)}
 
     def refused_once() -> bool:
@@ -94,11 +94,11 @@ def test_two_stacks_installing_one_server_at_once_take_turns(
         return any("another operation holds the server" in text for text in printed)
 
     def release_in_turn() -> None:
-        ovh.wait_until_held(2, rule=0)
-        ovh.release(rule=0)
+        ovh_api.wait_until_held(2, rule=0)
+        ovh_api.release(rule=0)
         wait_until(refused_once, timeout=60, what="one stack is refused while the other one installs")
-        ovh.wait_until_held(1, rule=1)
-        ovh.release(rule=1)
+        ovh_api.wait_until_held(1, rule=1)
+        ovh_api.release(rule=1)
 
     releasing = threading.Thread(target=release_in_turn, daemon=True)
     releasing.start()
@@ -107,16 +107,16 @@ def test_two_stacks_installing_one_server_at_once_take_turns(
 
     done = [result for result in results if isinstance(result, CreateResult)]
     assert len(done) == 2, results
-    account = ledger.account(ovh, server, intended=2)
+    account = ledger.account(ovh_api, server, intended=2)
     assert account.duplicates == 0 and account.lost == 0, account
     assert_one_after_the_other(account.history, done)
-    assert ovh.stats()[REINSTALL] - requests == 3, "one request refused while the other install ran"
+    assert ovh_api.stats()[REINSTALL] - requests == 3, "one request refused while the other install ran"
 
 
 def test_a_lost_answer_never_makes_another_stacks_reinstall_ours(
     provider: ProviderProcess,
     other_stack: ProviderProcess,
-    ovh: RunningEmulator,
+    ovh_api: RunningEmulator,
     new_server: Callable[[], str],
     image_inputs: Inputs,
     inject: Callable[[dict[str, Any]], None],
@@ -131,7 +131,7 @@ def test_a_lost_answer_never_makes_another_stacks_reinstall_ours(
     their_lines = len(other_stack.lines)
 
     def other_stack_while_our_request_is_held() -> CreateResult:
-        ovh.wait_until_held(1)
+        ovh_api.wait_until_held(1)
         creating = threading.Thread(target=lambda: results_of_theirs.append(other_stack.create(theirs)))
         creating.start()
         # Their run has recorded the task as its own (what tells it apart from ours) once it says so.
@@ -140,7 +140,7 @@ def test_a_lost_answer_never_makes_another_stacks_reinstall_ours(
             timeout=60,
             what="the other stack's reinstall starts",
         )
-        ovh.release()
+        ovh_api.release()
         creating.join(timeout=120)
         return results_of_theirs[0]
 
@@ -149,13 +149,13 @@ def test_a_lost_answer_never_makes_another_stacks_reinstall_ours(
 
     done = [result for result in results if isinstance(result, CreateResult)]
     assert len(done) == 2, results
-    account = ledger.account(ovh, server, intended=2)
+    account = ledger.account(ovh_api, server, intended=2)
     assert account.duplicates == 0 and account.lost == 0, account
     assert_one_after_the_other(account.history, done)
 
 
 def test_two_resources_of_one_stack_on_one_server_take_turns(
-    ovh: RunningEmulator,
+    ovh_api: RunningEmulator,
     provider_env: dict[str, str],
     new_server: Callable[[], str],
     image_inputs: Inputs,
@@ -164,7 +164,7 @@ def test_two_resources_of_one_stack_on_one_server_take_turns(
 ) -> None:
     server = new_server()
 
-    stack = PulumiStack.of_resources(tmp_path, emulator=ovh, env=provider_env)
+    stack = PulumiStack.of_resources(tmp_path, emulator=ovh_api, env=provider_env)
     stack.declare(
         {
             "web": image_inputs(server, "small.qcow2", preflight="off"),
@@ -173,7 +173,7 @@ def test_two_resources_of_one_stack_on_one_server_take_turns(
     )
     stack.up()
 
-    account = ledger.account(ovh, server, intended=2)
+    account = ledger.account(ovh_api, server, intended=2)
     assert account.duplicates == 0 and account.lost == 0, account
     first, second = account.history
     assert second["startDate"] >= first["doneDate"]

@@ -20,7 +20,7 @@ TIMEOUT_MINUTES = 20
 
 def test_a_task_that_never_ends_fails_at_the_deadline_and_the_server_is_left_alone(
     provider: ProviderProcess,
-    ovh: RunningEmulator,
+    ovh_api: RunningEmulator,
     new_server: Callable[[], str],
     image_inputs: Callable[..., dict[str, Any]],
     inject: Callable[[dict[str, Any]], None],
@@ -30,7 +30,7 @@ def test_a_task_that_never_ends_fails_at_the_deadline_and_the_server_is_left_alo
     inject({"rules": [{"task": "neverFinish", "serviceName": server, "times": 1}]})
     inputs = image_inputs(server, preflight="off", timeout_minutes=TIMEOUT_MINUTES)
     other_image = image_inputs(server, "small.raw", preflight="off", timeout_minutes=TIMEOUT_MINUTES)
-    before = ovh.stats()
+    before = ovh_api.stats()
     messages: list[str] = []
 
     # The run, the same install again (the next `pulumi up`), and another install of the same server.
@@ -41,7 +41,7 @@ def test_a_task_that_never_ends_fails_at_the_deadline_and_the_server_is_left_alo
         assert time.monotonic() - started >= TIMEOUT_MINUTES * 60 / SPEED, "not before the deadline"
         messages.append(failure.value.reason)
 
-    account = ledger.account(ovh, server, intended=1, must_end=False)
+    account = ledger.account(ovh_api, server, intended=1, must_end=False)
     assert account.duplicates == 0 and account.lost == 0, account
     [install] = account.history
     assert install["status"] == "doing", "OVH goes on installing"
@@ -56,6 +56,6 @@ def test_a_task_that_never_ends_fails_at_the_deadline_and_the_server_is_left_alo
     # Another install must not promise to follow a task that is not its own.
     assert "follows this same task" not in other
     assert "was not started" in other and "Fix: " in other
-    after = ovh.stats()
+    after = ovh_api.stats()
     assert after.get(CANCEL, 0) == before.get(CANCEL, 0), "nothing was cancelled"
     assert after[REINSTALL] - before.get(REINSTALL, 0) == 1, "one reinstall request in all"

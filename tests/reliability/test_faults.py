@@ -87,7 +87,7 @@ SCENARIOS = {
 def test_every_install_happens_exactly_once_despite_faults(
     name: str,
     provider: ProviderProcess,
-    ovh: RunningEmulator,
+    ovh_api: RunningEmulator,
     new_server: Callable[[], str],
     image_inputs: Callable[..., dict[str, Any]],
     inject: Callable[[dict[str, Any]], None],
@@ -101,19 +101,19 @@ def test_every_install_happens_exactly_once_despite_faults(
         for rule in scenario.rules
     ]
     inject({"seed": 6, "rules": rules})
-    requests_before = ovh.stats().get(REINSTALL, 0)
+    requests_before = ovh_api.stats().get(REINSTALL, 0)
     lines_before = len(provider.lines)
 
     created = create(provider, image_inputs(server))
 
-    account = ledger.account(ovh, server, intended=1)
+    account = ledger.account(ovh_api, server, intended=1)
     assert account.duplicates == 0 and account.lost == 0, account
     [install] = account.history
     assert created.outputs["task_id"] == install["taskId"], "the provider reports the install that happened"
     assert created.id == f"{server}/{install['taskId']}"
-    fired = [rule["fired"] for rule in ovh.admin("GET", "faults")["rules"]]
+    fired = [rule["fired"] for rule in ovh_api.admin("GET", "faults")["rules"]]
     assert all(fired) if scenario.reinstall_requests else any(fired), "the scenario's faults really happened"
     if scenario.reinstall_requests:
-        assert ovh.stats()[REINSTALL] - requests_before == scenario.reinstall_requests
+        assert ovh_api.stats()[REINSTALL] - requests_before == scenario.reinstall_requests
     printed = "\n".join(line.text for line in provider.lines[lines_before:])
     assert scenario.says in printed
