@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ovh_emulator.testing import RunningEmulator
 from testkit.emulator_records import sha512
 from testkit.pulumi_cli import PulumiStack, documented_stack
@@ -22,6 +23,14 @@ def demo_stack(
     defaults = stack.config()["ovh-byoi:defaults"]
     defaults["image_checksum"] = sha512(test_images["debian.qcow2"])
     stack.set_config({"ovh-byoi:defaults": defaults})
+    return stack
+
+
+@pytest.fixture
+def deployed_demo(emulator: RunningEmulator, test_images: dict[str, Path], tmp_path: Path) -> PulumiStack:
+    """The demo stack after its first `pulumi up`."""
+    stack = demo_stack(emulator, test_images, tmp_path)
+    stack.up()
     return stack
 
 

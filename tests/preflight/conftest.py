@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ovh_byoi.preflight import Finding, run_preflight
 
 from . import imaging
 
 USER, PASSWORD = "alice", "s3cret-pass"
+GIB = 1024**3
+ROOMY = {"disk_bytes": 500 * GIB, "memory_bytes": 64 * GIB}
 BASIC_AUTH = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
 
 
@@ -146,3 +149,25 @@ def unused_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+def preflight_at(default_level: str, url: str, image_type: str = "raw", **overrides: Any) -> list[Finding]:
+    """The findings of the preflight (at `default_level` unless `level` is overridden) on a Debian image at
+    `url`, for a server with room to spare."""
+    arguments: dict[str, Any] = {
+        "image_url": url,
+        "image_type": image_type,
+        "image_checksum": None,
+        "image_checksum_type": None,
+        "http_headers": None,
+        "efi_bootloader_path": r"\efi\debian\grubx64.efi",
+        "level": default_level,
+        **ROOMY,
+    }
+    arguments.update(overrides)
+    return run_preflight(**arguments)
+
+
+def only(findings: list[Finding]) -> Finding:
+    assert len(findings) == 1, findings
+    return findings[0]
