@@ -28,6 +28,7 @@ from .support import (
     IMAGES_USER,
     SECRET_ARGS,
     SPEED,
+    Suite,
     start_provider,
 )
 
@@ -127,6 +128,18 @@ def image_inputs(ovh_api: RunningEmulator, test_images: dict[str, Path]) -> Call
         return {key: value for key, value in inputs.items() if value is not None}
 
     return make
+
+
+@pytest.fixture
+def suite(
+    ovh_api: RunningEmulator,
+    provider: ProviderProcess,
+    new_server: Callable[[], str],
+    image_inputs: Callable[..., dict[str, Any]],
+    inject: Callable[[dict[str, Any]], None],
+    ledger: Ledger,
+) -> Suite:
+    return Suite(ovh_api, provider, new_server, image_inputs, inject, ledger)
 
 
 # --- the report (tests/reliability/report.py) -------------------------------------------------------------

@@ -22,8 +22,8 @@ from ovh_byoi.waiting import RetryPolicy
 from ovh_emulator.testing import START_TIMEOUT_SECONDS, RunningEmulator
 from testkit.provider_process import ProviderCallError, ProviderProcess
 
-from .ledger import InstallAccount, Ledger
-from .support import REINSTALL, create, install_status, start_provider, wait_until
+from .ledger import Ledger
+from .support import REINSTALL, Suite, create, install_status, start_provider, wait_until
 
 IMAGE_DOWNLOAD = "GET /images/{name}"
 TASK = "GET /1.0/dedicated/server/{serviceName}/task/{taskId}"
@@ -78,16 +78,11 @@ def running_install(ovh_api: RunningEmulator, server: str) -> dict[str, Any] | N
 
 
 @dataclass(frozen=True)
-class Scene:
-    """What a crash test works with: the emulator, the suite's provider process (the run after the crash),
-    runs of its own to kill, and a server of its own."""
+class Scene(Suite):
+    """A crash test's world: the suite's (its provider process is the run after the crash), runs of the test's
+    own to kill, and a server of its own."""
 
-    ovh_api: RunningEmulator
-    provider: ProviderProcess
     processes: Processes
-    image_inputs: Inputs
-    inject: Callable[[dict[str, Any]], None]
-    ledger: Ledger
     server: str
 
     def inputs(self, name: str = "small.qcow2") -> dict[str, Any]:
@@ -106,14 +101,6 @@ class Scene:
         self.ledger.crashed("provider")
         waiting.join()
 
-    def assert_installed_once(self, intended: int = 1) -> InstallAccount:
-        account = self.ledger.account(self.ovh_api, self.server, intended=intended)
-        assert account.duplicates == 0 and account.lost == 0, account
-        return account
-
-    def printed_since(self, run: ProviderProcess, lines_before: int) -> str:
-        return "\n".join(line.text for line in run.lines[lines_before:])
-
 
 @pytest.fixture
 def scene(
@@ -125,7 +112,7 @@ def scene(
     inject: Callable[[dict[str, Any]], None],
     ledger: Ledger,
 ) -> Scene:
-    return Scene(ovh_api, provider, processes, image_inputs, inject, ledger, new_server())
+    return Scene(ovh_api, provider, new_server, image_inputs, inject, ledger, processes, new_server())
 
 
 def test_a_run_killed_while_waiting_is_followed_not_repeated_by_the_next_run(scene: Scene) -> None:
@@ -148,7 +135,7 @@ def test_a_run_killed_while_waiting_is_followed_not_repeated_by_the_next_run(sce
     next_run.join()
     assert next_run.error is None, next_run.error
 
-    scene.assert_installed_once()
+    scene.assert_installed_once(scene.server)
     assert next_run.result.outputs["task_id"] == install["taskId"]
     assert RESUMED in scene.printed_since(provider, lines_before)
 
@@ -166,7 +153,7 @@ def test_a_run_killed_after_the_install_ended_is_not_repeated(scene: Scene) -> N
 
     created = create(scene.provider, inputs)
 
-    account = scene.assert_installed_once()
+    account = scene.assert_installed_once(scene.server)
     assert created.outputs["task_id"] == account.history[0]["taskId"]
 
 
@@ -185,7 +172,7 @@ def test_a_run_killed_while_ovh_accepts_the_reinstall_is_not_repeated(scene: Sce
 
     created = create(scene.provider, inputs)
 
-    account = scene.assert_installed_once()
+    account = scene.assert_installed_once(scene.server)
     assert created.outputs["task_id"] == account.history[0]["taskId"]
 
 
@@ -213,7 +200,7 @@ def test_an_interrupted_replacement_then_refresh_then_up_reinstalls_once(scene: 
     created = next_run.create(news)
     next_run.delete(deployed.id, refreshed.outputs)
 
-    account = scene.assert_installed_once(intended=2)
+    account = scene.assert_installed_once(scene.server, intended=2)
     assert [entry["imageURL"] for entry in account.history] == [
         old_inputs["image_url"],
         new_inputs["image_url"],
@@ -245,7 +232,7 @@ def test_an_emulator_restart_mid_install_is_ridden_out_and_said(scene: Scene) ->
     waiting.join()
 
     assert waiting.error is None, waiting.error
-    scene.assert_installed_once()
+    scene.assert_installed_once(scene.server)
     assert waiting.result.outputs["task_id"] == install["taskId"]
 
 
@@ -272,7 +259,7 @@ def test_an_api_gone_longer_than_the_provider_waits_is_reported_and_the_next_run
     assert "could not be reached" in message
     assert "Fix: " in message
     created = create(provider, inputs)
-    scene.assert_installed_once()
+    scene.assert_installed_once(scene.server)
     assert created.outputs["task_id"] == install["taskId"]
 
 
@@ -297,5 +284,5 @@ def test_a_run_killed_before_ovh_got_its_request_never_claims_a_later_reinstall(
 
     created = create(scene.provider, inputs)
 
-    account = scene.assert_installed_once()
+    account = scene.assert_installed_once(scene.server)
     assert created.outputs["task_id"] == account.history[0]["taskId"] != other["taskId"]
