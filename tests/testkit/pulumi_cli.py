@@ -30,7 +30,6 @@ VENV = Path(sys.prefix)
 PULUMI = VENV / "bin" / "pulumi"
 PASSPHRASE = "tests-passphrase"
 # The address the projects' emulator stack files point at; a test's emulator listens elsewhere.
-DEMO_ADDRESS = "http://127.0.0.1:8790"
 # Files a copy of a project needs; its stack files are written by `PulumiStack.create`.
 PROJECT_FILES = ("Pulumi.yaml", "*.py", "drift-check")
 # Past this, a command is stuck: the tests' installs take seconds (the emulator runs 600 times OVH's pace).
@@ -138,7 +137,7 @@ class PulumiStack:
         if source_file.exists():
             values.update((yaml.safe_load(source_file.read_text()) or {}).get("config") or {})
         if emulator is not None:
-            values = _retarget(values, emulator.base_url)
+            values = emulator.retarget(values)
             if secrets is None:
                 secrets = emulator_credentials(emulator)
         values.update(config or {})
@@ -368,17 +367,6 @@ def emulator_credentials(emulator: Any) -> dict[str, str]:
 
 def _is_path(key: str) -> bool:
     return any(mark in key.split(":", 1)[-1] for mark in ".[")
-
-
-def _retarget(value: Any, base_url: str) -> Any:
-    """`value` (config: strings, lists, mappings) with every URL of the projects' emulator address moved."""
-    if isinstance(value, str):
-        return base_url + value[len(DEMO_ADDRESS) :] if value.startswith(DEMO_ADDRESS) else value
-    if isinstance(value, Mapping):
-        return {key: _retarget(item, base_url) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_retarget(item, base_url) for item in value]
-    return value
 
 
 def _use_this_virtualenv(pulumi_yaml: Path) -> None:
