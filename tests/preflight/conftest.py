@@ -17,10 +17,13 @@ from typing import Any
 
 import pytest
 from ovh_byoi.preflight import Finding, run_preflight
+from ovh_emulator.images import build_image
 
 from . import imaging
 
 USER, PASSWORD = "alice", "s3cret-pass"
+# Two bootloaders, so that a wrong path's fix has more than one to name.
+EFI_FILES = {"EFI/debian/grubx64.efi": b"grub", "EFI/BOOT/BOOTX64.EFI": b"shim"}
 GIB = 1024**3
 ROOMY = {"disk_bytes": 500 * GIB, "memory_bytes": 64 * GIB}
 BASIC_AUTH = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
@@ -31,11 +34,11 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The images the seed guide's error table is about, built once per session."""
     root = tmp_path_factory.mktemp("images")
     built = {
-        "debian.raw": imaging.build_disk(root / "debian.raw"),
-        "debian.qcow2": imaging.build_disk(root / "debian.qcow2", fmt="qcow2"),
-        "mbr.raw": imaging.build_disk(root / "mbr.raw", table="mbr"),
-        "no-table.raw": imaging.build_disk(root / "no-table.raw", table=None),
-        "no-esp.raw": imaging.build_disk(root / "no-esp.raw", efi_files={}, esp=False),
+        "debian.raw": build_image(root / "debian.raw", efi_files=EFI_FILES),
+        "debian.qcow2": build_image(root / "debian.qcow2", fmt="qcow2", efi_files=EFI_FILES),
+        "mbr.raw": build_image(root / "mbr.raw", table="mbr", efi_files=EFI_FILES),
+        "no-table.raw": build_image(root / "no-table.raw", partition_table=False, efi_files=EFI_FILES),
+        "no-esp.raw": build_image(root / "no-esp.raw", efi_files={}, esp=False),
         "installer.iso": imaging.iso_like(root / "installer.iso"),
     }
     built["truncated.qcow2"] = root / "truncated.qcow2"
