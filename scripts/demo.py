@@ -205,9 +205,73 @@ def _reinstall_requests(emulator: RunningEmulator) -> int:
     return emulator.stats().get(REINSTALL, 0)
 
 
+def _first_up(stack: Stack, emulator: RunningEmulator, secrets: Mapping[str, str], work: Path) -> bool:
+    _section("3. pulumi up: the demo stack installs debian.qcow2 on two servers")
+    _say(f"Pulumi CLI {stack.version()}, a local backend in {work / 'backend'}, the stack in {stack.project}")
+    if stack.run("stack", "init", DEMO_STACK)[0] != 0:
+        return False
+    for key, value in secrets.items():
+        path = ["--path"] if "." in key.split(":", 1)[1] else []
+        if stack.run("config", "set", "--secret", *path, key, value)[0] != 0:
+            return False
+    if stack.run("up", "--yes")[0] != 0:
+        _say("The first update failed (see above).")
+        return False
+    for service_name in MANAGED_SERVERS:
+        view = emulator.server(service_name)
+        _say(f"emulator: {service_name} runs {view['os']}, {len(view['installs'])} install(s) on record")
+    return True
+
+
+def _second_up(stack: Stack, emulator: RunningEmulator) -> bool:
+    _section("4. pulumi up again: nothing to do, no server touched")
+    before = _reinstall_requests(emulator)
+    code, _ = stack.run("up", "--yes", "--expect-no-changes")
+    after = _reinstall_requests(emulator)
+    if code == 0 and after == before:
+        _say(f"No change: the second run asked OVH for no reinstall ({after} reinstall requests in all).")
+        return True
+    _say("Unexpected: the second run changed something (see above).")
+    return False
+
+
+def _drift_check(stack: Stack, emulator: RunningEmulator) -> bool:
+    _section("5. Drift: someone reinstalls a server from OVH's control panel")
+    task = emulator.reinstall_out_of_band(DRIFTING_SERVER, "debian12_64")
+    _say(f"emulator: {DRIFTING_SERVER} reinstalled with debian12_64 out of band, task {task['taskId']}")
+    code, output = stack.run("refresh", "--preview-only", "--expect-no-changes", "--diff")
+    # `--diff` shows each drifted server's new `drift` output: the reason, in the provider's words.
+    drifted = sorted(set(re.findall(r'^\s*[+~]\s*drift\s*:\s*"(.+)"\s*$', output, re.MULTILINE)))
+    if code != 0 and drifted:
+        _say(f"Drift reported (exit status {code}), as a scheduled drift check would (its job fails):")
+        for line in drifted:
+            _say(f"  {line}")
+        return True
+    _say(f"Unexpected: no drift was reported (exit status {code}).")
+    return False
+
+
+def _review(stack: Stack) -> bool:
+    _section("6. What a reviewer sees next: refresh records the drift, the preview shows the reinstall")
+    refreshed, _ = stack.run("refresh", "--yes")
+    previewed, output = stack.run("preview")
+    replaced = [
+        name
+        for name in MANAGED_SERVERS
+        if re.search(rf"^\s*\+-\s.*\b{re.escape(name)}\s+replace\b", output, re.MULTILINE)
+    ]
+    if refreshed == 0 and previewed == 0 and replaced == [DRIFTING_SERVER]:
+        _say(
+            f"The preview shows {DRIFTING_SERVER} as a `+-` replacement: `pulumi up` would erase it and "
+            "install the image again. Nothing was run."
+        )
+        return True
+    _say(f"Unexpected: the preview replaces {replaced or 'nothing'} (see above).")
+    return False
+
+
 def run_demo(project: Path, *, speed: float) -> bool:
     started = time.monotonic()
-    ok = True
     pulumi = pulumi_cli()
     with ExitStack() as cleanup:
         work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="ovh-byoi-demo-")))
@@ -224,61 +288,10 @@ def run_demo(project: Path, *, speed: float) -> bool:
 
         copy, secrets = _project_copy(project, work, emulator, checksum)
         stack = Stack(pulumi, copy, work, speed)
-        _section("3. pulumi up: the demo stack installs debian.qcow2 on two servers")
-        _say(f"Pulumi CLI {stack.version()}, a local backend in {work / 'backend'}, the stack in {copy}")
-        if stack.run("stack", "init", DEMO_STACK)[0] != 0:
+        if not _first_up(stack, emulator, secrets, work):
             return False
-        for key, value in secrets.items():
-            path = ["--path"] if "." in key.split(":", 1)[1] else []
-            if stack.run("config", "set", "--secret", *path, key, value)[0] != 0:
-                return False
-        if stack.run("up", "--yes")[0] != 0:
-            _say("The first update failed (see above).")
-            return False
-        for service_name in MANAGED_SERVERS:
-            view = emulator.server(service_name)
-            _say(f"emulator: {service_name} runs {view['os']}, {len(view['installs'])} install(s) on record")
-
-        _section("4. pulumi up again: nothing to do, no server touched")
-        before = _reinstall_requests(emulator)
-        code, _ = stack.run("up", "--yes", "--expect-no-changes")
-        after = _reinstall_requests(emulator)
-        if code == 0 and after == before:
-            _say(f"No change: the second run asked OVH for no reinstall ({after} reinstall requests in all).")
-        else:
-            _say("Unexpected: the second run changed something (see above).")
-            ok = False
-
-        _section("5. Drift: someone reinstalls a server from OVH's control panel")
-        task = emulator.reinstall_out_of_band(DRIFTING_SERVER, "debian12_64")
-        _say(f"emulator: {DRIFTING_SERVER} reinstalled with debian12_64 out of band, task {task['taskId']}")
-        code, output = stack.run("refresh", "--preview-only", "--expect-no-changes", "--diff")
-        # `--diff` shows each drifted server's new `drift` output: the reason, in the provider's words.
-        drifted = sorted(set(re.findall(r'^\s*[+~]\s*drift\s*:\s*"(.+)"\s*$', output, re.MULTILINE)))
-        if code != 0 and drifted:
-            _say(f"Drift reported (exit status {code}), as a scheduled drift check would (its job fails):")
-            for line in drifted:
-                _say(f"  {line}")
-        else:
-            _say(f"Unexpected: no drift was reported (exit status {code}).")
-            ok = False
-
-        _section("6. What a reviewer sees next: refresh records the drift, the preview shows the reinstall")
-        refreshed, _ = stack.run("refresh", "--yes")
-        previewed, output = stack.run("preview")
-        replaced = [
-            name
-            for name in MANAGED_SERVERS
-            if re.search(rf"^\s*\+-\s.*\b{re.escape(name)}\s+replace\b", output, re.MULTILINE)
-        ]
-        if refreshed == 0 and previewed == 0 and replaced == [DRIFTING_SERVER]:
-            _say(
-                f"The preview shows {DRIFTING_SERVER} as a `+-` replacement: `pulumi up` would erase it and "
-                "install the image again. Nothing was run."
-            )
-        else:
-            _say(f"Unexpected: the preview replaces {replaced or 'nothing'} (see above).")
-            ok = False
+        # `&`, not `and`: the later steps still run and show what they find after one went wrong.
+        ok = _second_up(stack, emulator) & _drift_check(stack, emulator) & _review(stack)
 
         untouched = emulator.server(UNMANAGED_SERVER)
         _say()

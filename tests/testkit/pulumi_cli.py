@@ -107,27 +107,8 @@ class PulumiStack:
         --secret` as a user sets credentials. Without secrets of its own, a stack pointed at an emulator gets
         its credentials that way.
         """
-        project = work / "project"
-        project.mkdir(parents=True)
-        for pattern in PROJECT_FILES:
-            for path in source.glob(pattern):
-                shutil.copy2(path, project / path.name)
-        _use_this_virtualenv(project / "Pulumi.yaml")
-        environment = {
-            **os.environ,
-            "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-            "PULUMI_HOME": str(work / "pulumi-home"),
-            "PULUMI_BACKEND_URL": f"file://{work / 'backend'}",
-            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-            "PULUMI_SKIP_CONFIRMATIONS": "true",
-            # The provider waits in step with the emulator's compressed clock, and journals in the test's
-            # folder (never in the machine's real journal).
-            "OVH_BYOI_TIME_SCALE": f"{time_scale:g}",
-            "OVH_BYOI_JOURNAL": str(work / "journal" / "reinstalls.sqlite"),
-            **(env or {}),
-        }
+        project = _copy_project(source, work / "project")
+        environment = _environment(work, time_scale, env)
         (work / "backend").mkdir()
         created = cls(project=project, stack=stack, env=environment)
         created.run("stack", "init", stack)
@@ -367,6 +348,34 @@ def emulator_credentials(emulator: Any) -> dict[str, str]:
 
 def _is_path(key: str) -> bool:
     return any(mark in key.split(":", 1)[-1] for mark in ".[")
+
+
+def _copy_project(source: Path, project: Path) -> Path:
+    project.mkdir(parents=True)
+    for pattern in PROJECT_FILES:
+        for path in source.glob(pattern):
+            shutil.copy2(path, project / path.name)
+    _use_this_virtualenv(project / "Pulumi.yaml")
+    return project
+
+
+def _environment(work: Path, time_scale: float, env: Mapping[str, str] | None) -> dict[str, str]:
+    """The CLI's environment: this virtualenv's tools, state and settings of the test's own."""
+    return {
+        **os.environ,
+        "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PULUMI_HOME": str(work / "pulumi-home"),
+        "PULUMI_BACKEND_URL": f"file://{work / 'backend'}",
+        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PULUMI_SKIP_CONFIRMATIONS": "true",
+        # The provider waits in step with the emulator's compressed clock, and journals in the test's
+        # folder (never in the machine's real journal).
+        "OVH_BYOI_TIME_SCALE": f"{time_scale:g}",
+        "OVH_BYOI_JOURNAL": str(work / "journal" / "reinstalls.sqlite"),
+        **(env or {}),
+    }
 
 
 def _use_this_virtualenv(pulumi_yaml: Path) -> None:
