@@ -29,7 +29,6 @@ import time
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import click
 import yaml
@@ -37,7 +36,6 @@ from ovh_emulator.images import build_image
 from ovh_emulator.testing import RunningEmulator, start_emulator
 
 # The address the demo stack's config uses; a demo run points it at the emulator it started.
-DEMO_ADDRESS = "http://127.0.0.1:8790"
 DEMO_STACK = "demo"
 PROJECT_FILES = ("Pulumi.yaml", "__main__.py", f"Pulumi.{DEMO_STACK}.yaml")
 # The secrets Pulumi.demo.yaml's comments set with `pulumi config set --secret [--path]`: the engine stores
@@ -96,17 +94,6 @@ def _stream(
         if line.strip():
             _say("  " + line.rstrip("\n"))
     return process.wait(), "".join(lines)
-
-
-def retarget(value: Any, base_url: str) -> Any:
-    """`value` (config: strings, lists, mappings) with every URL of `DEMO_ADDRESS` moved to `base_url`."""
-    if isinstance(value, str):
-        return base_url + value[len(DEMO_ADDRESS) :] if value.startswith(DEMO_ADDRESS) else value
-    if isinstance(value, Mapping):
-        return {key: retarget(item, base_url) for key, item in value.items()}
-    if isinstance(value, list):
-        return [retarget(item, base_url) for item in value]
-    return value
 
 
 def pulumi_cli() -> Path:
@@ -199,7 +186,7 @@ def _project_copy(
     settings["runtime"] = {"name": "python", "options": {"toolchain": "pip", "virtualenv": sys.prefix}}
     (copy / "Pulumi.yaml").write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
     document = yaml.safe_load((project / f"Pulumi.{DEMO_STACK}.yaml").read_text(encoding="utf-8")) or {}
-    config = retarget(document.get("config") or {}, emulator.base_url)
+    config = emulator.retarget(document.get("config") or {})
     secrets = {
         "ovh:applicationSecret": emulator.application_secret,
         "ovh:consumerKey": emulator.consumer_key,

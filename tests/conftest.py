@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from ovh_emulator.images import build_image
 from ovh_emulator.testing import RunningEmulator, start_emulator
+from reliability import report as reliability_report
 
 UBUNTU_EFI_FILES = {
     "EFI/ubuntu/shimx64.efi": b"emulated shim\n",
@@ -65,3 +66,13 @@ def emulator(test_images: dict[str, Path]) -> Iterator[RunningEmulator]:
     folder = next(iter(test_images.values())).parent
     with start_emulator(servers=4, speed=600, images=folder) as running:
         yield running
+
+
+# The reliability report of a parallel run: written by the controller, which loads no test folder's conftest.
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    reliability_report.add_worker_counts(node)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reliability_report.finish_on_the_controller(session, exitstatus)

@@ -48,6 +48,19 @@ def _fill_fat(target: str, efi_files: Mapping[str, bytes]) -> None:
             _run(tool("mcopy"), "-s", "-Q", "-i", target, str(top), "::/")
 
 
+def _layout(table: Literal["gpt", "mbr"], *, esp_mib: int, esp: bool, root_partition: bool) -> str:
+    """The sfdisk script of the image's partitions: the FAT one from the first MiB, then the root."""
+    esp_sectors = esp_mib * MIB // SECTOR
+    if table not in ("gpt", "mbr"):
+        raise ValueError(f"table must be 'gpt' or 'mbr', not {table!r}")
+    if table == "gpt":
+        fat_type = ESP_TYPE if esp else LINUX_TYPE
+        script = f'label: gpt\nstart=2048, size={esp_sectors}, type={fat_type}, name="EFI System Partition"\n'
+        return script + (f'type={LINUX_TYPE}, name="root"\n' if root_partition else "")
+    script = f"label: dos\nstart=2048, size={esp_sectors}, type={'ef' if esp else '83'}\n"
+    return script + ("type=83\n" if root_partition else "")
+
+
 def build_image(
     dest: Path,
     *,
@@ -56,13 +69,16 @@ def build_image(
     efi_files: Mapping[str, bytes] = DEFAULT_EFI_FILES,
     partition_table: bool = True,
     root_partition: bool = True,
+    table: Literal["gpt", "mbr"] = "gpt",
+    esp: bool = True,
 ) -> Path:
     """Builds a bootable-looking disk image at `dest` and returns `dest`.
 
-    `size_mib` is the disk's (virtual) size. With `partition_table`, the EFI system partition takes half of
-    the disk after the first MiB and a Linux partition the rest (without `root_partition`, the EFI system
-    partition is the only one, as a BYOLinux image has one partition); without a partition table the image
-    is one FAT filesystem.
+    `size_mib` is the disk's (virtual) size. With `partition_table` (a GPT, or an MBR with `table="mbr"`),
+    the EFI system partition takes half of the disk after the first MiB and a Linux partition the rest
+    (without `root_partition`, the EFI system partition is the only one, as a BYOLinux image has one
+    partition; without `esp`, that FAT partition is typed as Linux data, so the image has no EFI system
+    partition); without a partition table the image is one FAT filesystem.
     """
     # One function on purpose: the layout's numbers (sectors, the FAT's offset) are shared by every step.
     if fmt not in ("raw", "qcow2"):
@@ -77,12 +93,7 @@ def build_image(
             disk.truncate(size_mib * MIB)
         if partition_table:
             esp_mib = max(1, (size_mib - 2) // 2)
-            script = (
-                "label: gpt\n"
-                f'start=2048, size={esp_mib * MIB // SECTOR}, type={ESP_TYPE}, name="EFI System Partition"\n'
-            )
-            if root_partition:
-                script += f'type={LINUX_TYPE}, name="root"\n'
+            script = _layout(table, esp_mib=esp_mib, esp=esp, root_partition=root_partition)
             result = subprocess.run(
                 [tool("sfdisk"), "--quiet", str(raw)],
                 input=script,

@@ -17,17 +17,19 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from .auth import DEFAULT_APPLICATION_KEY, DEFAULT_APPLICATION_SECRET, DEFAULT_CONSUMER_KEY
 
-__all__ = ["EmulatorError", "RunningEmulator", "start_emulator"]
+__all__ = ["DOCUMENTED_ADDRESS", "EmulatorError", "RunningEmulator", "start_emulator"]
 
 BANNER = "OVH emulator listening on "
 START_TIMEOUT_SECONDS = 30.0
+# Where the repository's stack files and examples expect an emulator (`ovh-byoi emulator --port 8790`).
+DOCUMENTED_ADDRESS = "http://127.0.0.1:8790"
 
 
 class EmulatorError(RuntimeError):
@@ -235,6 +237,18 @@ class RunningEmulator:
 
     def image_url(self, name: str) -> str:
         return f"{self.base_url}/images/{name}"
+
+    def retarget(self, value: Any) -> Any:
+        """Stack config (strings, lists, mappings) written for an emulator at `DOCUMENTED_ADDRESS`, with every
+        URL of that address moved to this emulator."""
+        if isinstance(value, str):
+            moved = value.startswith(DOCUMENTED_ADDRESS)
+            return self.base_url + value.removeprefix(DOCUMENTED_ADDRESS) if moved else value
+        if isinstance(value, Mapping):
+            return {key: self.retarget(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.retarget(item) for item in value]
+        return value
 
     def wait_for_task(self, service_name: str, task_id: int, *, timeout: float = 60.0) -> dict[str, Any]:
         """Polls the admin view until the install of `task_id` has ended; returns its history entry."""

@@ -10,21 +10,9 @@ import ovh
 import requests
 from ovh_emulator import auth, openapi
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import ovh_client as ovh_client
 
 SERVER = "ns1000001.emulator.ovh"
-
-
-def ovh_client(emulator: RunningEmulator, **overrides: str) -> ovh.Client:
-    """The real `ovh` client, signing real requests to the emulator (its URL registered as an endpoint)."""
-    endpoint = f"emulator-{emulator.port}"
-    ovh.client.ENDPOINTS[endpoint] = emulator.url
-    credentials = {
-        "application_key": emulator.application_key,
-        "application_secret": emulator.application_secret,
-        "consumer_key": emulator.consumer_key,
-        **overrides,
-    }
-    return ovh.Client(endpoint=endpoint, **credentials)
 
 
 def assert_answer(method: str, route: str, answer: Any) -> None:

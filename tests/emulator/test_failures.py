@@ -6,7 +6,6 @@ failing step's error, and leaves the disk erased when it failed after "Cleaning 
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import socket
 import subprocess
@@ -18,6 +17,7 @@ from typing import Any
 import ovh
 import pytest
 from ovh_emulator.testing import RunningEmulator, start_emulator
+from testkit.emulator_records import sha256
 
 from .api import SERVER, byoi_body, install_status, ovh_client, reinstall, wait_for_task
 
@@ -40,10 +40,6 @@ class Case:
     customizations: Callable[[dict[str, Path]], dict[str, Any]] = lambda images: {}
     url: Callable[[RunningEmulator, str], str] = lambda emulator, image: emulator.image_url(image)
     failing_step: str = "Downloading OS image"
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 CASES = {

@@ -8,10 +8,10 @@ from typing import Any
 import ovh
 import pytest
 from ovh_emulator.testing import EmulatorError, RunningEmulator
+from testkit.emulator_records import REINSTALL
 
 from .api import byoi_body, current_step, install_status, ovh_client, reinstall, wait_for_task, wait_until
 
-REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
 GET_SERVER = "GET /1.0/dedicated/server/{serviceName}"
 DEBIAN = {"operatingSystem": "debian12_64"}
 

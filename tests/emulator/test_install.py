@@ -13,12 +13,9 @@ import requests
 from ovh_emulator.images import build_image
 from ovh_emulator.installs import redact_url
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import sha256
 
 from .api import assert_answer, assert_schema, byoi_body, current_step, reinstall, wait_for_task
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def raw_sha256(image: Path, tmp_path: Path) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import ovh
 import pytest
 from ovh_emulator.testing import RunningEmulator, start_emulator
+from testkit.emulator_records import sha256
 
 from .api import (
     SERVER,
@@ -19,10 +19,6 @@ from .api import (
     reinstall,
     wait_for_task,
 )
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture

@@ -3,16 +3,16 @@ servers of the emulator, set up as Pulumi.demo.yaml documents), on the emulator'
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import sha512
 from testkit.pulumi_cli import PulumiStack, documented_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB_1, WEB_2 = "ns1000001.emulator.ovh", "ns1000002.emulator.ovh"
-REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
 
 
 def demo_stack(
@@ -26,20 +26,12 @@ def demo_stack(
     return stack
 
 
-def sha512(path: Path) -> str:
-    return hashlib.sha512(path.read_bytes()).hexdigest()
-
-
-def writes(emulator: RunningEmulator) -> dict[str, int]:
-    """Every call of OVH's API the emulator received that is not a read."""
-    return {
-        route: count for route, count in emulator.stats().items() if not route.startswith(("GET", "HEAD"))
-    }
-
-
-def installs(emulator: RunningEmulator, service_name: str) -> list[dict[str, Any]]:
-    history: list[dict[str, Any]] = emulator.server(service_name)["installs"]
-    return history
+@pytest.fixture
+def deployed_demo(emulator: RunningEmulator, test_images: dict[str, Path], tmp_path: Path) -> PulumiStack:
+    """The demo stack after its first `pulumi up`."""
+    stack = demo_stack(emulator, test_images, tmp_path)
+    stack.up()
+    return stack
 
 
 def installed(stack: PulumiStack) -> dict[str, dict[str, Any]]:

@@ -7,9 +7,10 @@ import subprocess
 from pathlib import Path
 
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import REINSTALL, installs, sha512, writes
 from testkit.pulumi_cli import PulumiStack, revealed
 
-from .conftest import REINSTALL, WEB_1, WEB_2, demo_stack, installed, installs, sha512, writes
+from .conftest import WEB_1, WEB_2, demo_stack, installed
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

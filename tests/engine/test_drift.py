@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import REINSTALL, installs, writes
+from testkit.pulumi_cli import PulumiStack
 
-from .conftest import REINSTALL, WEB_1, WEB_2, demo_stack, installed, installs, writes
+from .conftest import WEB_1, WEB_2, installed
 
 DRIFT_CHECK = ("--preview-only", "--expect-no-changes", "--diff")
 # `--expect-no-changes` exits 7 on changes (CLI 3.227 and later), any other failure otherwise.
@@ -14,10 +14,9 @@ CHANGES_PROPOSED = 7
 
 
 def test_an_out_of_band_reinstall_fails_the_drift_check_with_its_reason_and_up_repairs_only_that_server(
-    emulator: RunningEmulator, test_images: dict[str, Path], tmp_path: Path
+    emulator: RunningEmulator, deployed_demo: PulumiStack
 ) -> None:
-    stack = demo_stack(emulator, test_images, tmp_path)
-    stack.up()
+    stack = deployed_demo
     task = emulator.reinstall_out_of_band(WEB_2)
     emulator.wait_for_task(WEB_2, task["taskId"])
 
@@ -44,10 +43,9 @@ def test_an_out_of_band_reinstall_fails_the_drift_check_with_its_reason_and_up_r
 
 
 def test_the_drift_check_reads_with_the_config_of_the_last_up_and_a_config_edit_alone_never_fails_it(
-    emulator: RunningEmulator, test_images: dict[str, Path], tmp_path: Path
+    emulator: RunningEmulator, deployed_demo: PulumiStack
 ) -> None:
-    stack = demo_stack(emulator, test_images, tmp_path)
-    stack.up()
+    stack = deployed_demo
 
     # An edit that changes no server: a key nobody reads, and a default every server overrides.
     defaults = stack.config()["ovh-byoi:defaults"]

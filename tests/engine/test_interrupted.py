@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import REINSTALL, installs, sha512, writes
 from testkit.pulumi_cli import PulumiStack, documented_stack, read_until
 
-from .conftest import REINSTALL, installed, installs, sha512, writes
+from .conftest import installed
 
 PROJECT = Path(__file__).resolve().parents[2] / "examples" / "01-single-server"
 SERVER = "ns1000001.emulator.ovh"
@@ -47,12 +48,17 @@ def ctrl_c_twice(process: subprocess.Popen[str]) -> str:
     return printed + rest
 
 
-def recover(stack: PulumiStack) -> str:
+def up_until_the_install_starts(stack: PulumiStack) -> tuple[subprocess.Popen[str], int]:
+    """A `pulumi up` started, and the OVH task of the install it started, once it says so."""
+    process = stack.start("up", "--yes")
+    return process, started_task(read_until(process, STARTED))
+
+
+def assert_recovery_follows(stack: PulumiStack, emulator: RunningEmulator, task_id: int) -> None:
+    """The documented recovery follows the install the interrupted run started, and starts no other."""
     stack.refresh("--clear-pending-creates")
-    return stack.run("up", "--yes").output
-
-
-def assert_installed_once(stack: PulumiStack, emulator: RunningEmulator, task_id: int) -> None:
+    resumed = stack.run("up", "--yes").output
+    assert f"an earlier run started this same install (OVH task {task_id}" in resumed, resumed
     assert [(entry["taskId"], entry["status"]) for entry in installs(emulator, SERVER)] == [(task_id, "done")]
     assert writes(emulator) == {REINSTALL: 1}
     outputs = installed(stack)["web-1"]
@@ -69,18 +75,15 @@ def test_a_pulumi_up_killed_during_an_install_recovers_with_that_one_install(
     emulator: RunningEmulator, test_images: dict[str, Path], tmp_path: Path
 ) -> None:
     stack = single_server(emulator, test_images, tmp_path)
-    process = stack.start("up", "--yes")
-    task_id = started_task(read_until(process, STARTED))
+    process, task_id = up_until_the_install_starts(stack)
     stack.kill(process)
 
     locked = stack.run("up", "--yes", expect=None)
     assert locked.returncode != 0 and "the stack is currently locked" in locked.output, locked
     assert "pulumi cancel" in locked.output
     stack.run("cancel", "--yes")
-    resumed = recover(stack)
 
-    assert f"an earlier run started this same install (OVH task {task_id}" in resumed
-    assert_installed_once(stack, emulator, task_id)
+    assert_recovery_follows(stack, emulator, task_id)
 
 
 def test_ctrl_c_twice_during_an_install_recovers_with_that_one_install(
@@ -88,17 +91,13 @@ def test_ctrl_c_twice_during_an_install_recovers_with_that_one_install(
 ) -> None:
     stack = single_server(emulator, test_images, tmp_path)
     emulator.set_faults(POLLS_HANG)
-    process = stack.start("up", "--yes")
-    task_id = started_task(read_until(process, STARTED))
+    process, task_id = up_until_the_install_starts(stack)
 
     stopped = ctrl_c_twice(process)
 
     assert process.returncode != 0 and "installed: OVH task" not in stopped, stopped
     emulator.set_faults({"rules": []})
-    resumed = recover(stack)
-
-    assert f"an earlier run started this same install (OVH task {task_id}" in resumed
-    assert_installed_once(stack, emulator, task_id)
+    assert_recovery_follows(stack, emulator, task_id)
 
 
 def test_ctrl_c_twice_as_the_install_ends_recovers_with_that_one_install(
@@ -109,8 +108,7 @@ def test_ctrl_c_twice_as_the_install_ends_recovers_with_that_one_install(
     # the test lets through once the second Ctrl-C has stopped the provider's server, within the 5 s the CLI
     # gives it before SIGKILL.
     emulator.set_faults({"rules": [{"route": TASK_READ, "hold": True}]})
-    process = stack.start("up", "--yes")
-    task_id = started_task(read_until(process, STARTED))
+    process, task_id = up_until_the_install_starts(stack)
     emulator.wait_until_held(1, rule=0)
     emulator.wait_for_task(SERVER, task_id)
     provider = dynamic_provider_of(process.pid)
@@ -121,10 +119,7 @@ def test_ctrl_c_twice_as_the_install_ends_recovers_with_that_one_install(
     wait_until_not_listening(provider)
     emulator.set_faults({"rules": []})
     process.communicate(timeout=120)
-    resumed = recover(stack)
-
-    assert f"an earlier run started this same install (OVH task {task_id}" in resumed, resumed
-    assert_installed_once(stack, emulator, task_id)
+    assert_recovery_follows(stack, emulator, task_id)
 
 
 def dynamic_provider_of(cli_pid: int) -> int:

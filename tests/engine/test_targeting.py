@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import REINSTALL, installs, sha512, writes
 
-from .conftest import REINSTALL, WEB_1, WEB_2, demo_stack, installs, sha512, writes
+from .conftest import WEB_1, WEB_2, demo_stack
 
 
 def test_replace_reinstalls_its_server_exactly_once_and_target_touches_only_its_server(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -12,29 +11,12 @@ from testkit.pulumi_cli import documented_stack as testkit_documented_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
 
 
 def documented_stack(
     project: Path, emulator: RunningEmulator, tmp_path: Path, stack: str, **config: Any
 ) -> PulumiStack:
     return testkit_documented_stack(project, tmp_path, stack, emulator=emulator, **config)
-
-
-def writes(emulator: RunningEmulator) -> dict[str, int]:
-    """Every call of OVH's API the emulator received that is not a read."""
-    return {
-        route: count for route, count in emulator.stats().items() if not route.startswith(("GET", "HEAD"))
-    }
-
-
-def sha512(path: Path) -> str:
-    return hashlib.sha512(path.read_bytes()).hexdigest()
-
-
-def installs(emulator: RunningEmulator, service_name: str) -> list[dict[str, Any]]:
-    history: list[dict[str, Any]] = emulator.server(service_name)["installs"]
-    return history
 
 
 def assert_no_secret_in(state: str, *secrets: str) -> None:

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import REINSTALL, installs, sha512, writes
 
-from .conftest import EXAMPLES, REINSTALL, assert_no_secret_in, documented_stack, installs, sha512, writes
+from .conftest import EXAMPLES, assert_no_secret_in, documented_stack
 
 PROJECT = EXAMPLES / "02-adopt-existing"
 SERVER = "ns1000001.emulator.ovh"

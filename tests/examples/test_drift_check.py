@@ -7,9 +7,10 @@ import subprocess
 from pathlib import Path
 
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import REINSTALL, writes
 from testkit.pulumi_cli import PulumiStack
 
-from .conftest import EXAMPLES, REINSTALL, documented_stack, writes
+from .conftest import EXAMPLES, documented_stack
 
 PROJECT = EXAMPLES / "03-drift-check"
 DRIFTING = "ns1000002.emulator.ovh"

@@ -14,6 +14,7 @@ from ovh_byoi import ByoiInstallationArgs, ovh_errors
 from ovh_byoi import errors as errors_module
 from ovh_byoi.errors import fix_for
 from ovh_byoi.spec import INSTALL_FIELDS
+from reliability.ledger import Ledger
 
 from .conftest import ROOT
 
@@ -157,7 +158,9 @@ def test_the_readme_says_why_each_dependency_is_there() -> None:
     section = _between(README.read_text(), "## Dependencies", "\n## ")
     listed = set(re.findall(r"\*\*`([^`]+)`\*\*", section))
 
-    declared = _names(project["dependencies"]) + _names(project["optional-dependencies"]["dev"])
+    extras = [name for extra in project["optional-dependencies"].values() for name in _names(extra)]
+    # `dev` names the project itself, to pull in its `emulator` extra.
+    declared = _names(project["dependencies"]) + [name for name in extras if name != project["name"]]
     assert sorted(set(declared) - listed) == [], "dependencies the README does not explain"
     assert sorted(listed - set(declared)) == [], "the README explains dependencies pyproject.toml lacks"
 
@@ -232,3 +235,25 @@ def test_the_smallest_program_declares_valid_inputs() -> None:
 
     assert getattr(call.func, "id", None) == "ByoiInstallation"
     ByoiInstallationArgs.model_validate(inputs)
+
+
+def test_the_reliability_report_is_pointed_at_never_copied() -> None:
+    """Every run that runs all of tests/reliability and passes rewrites docs/reliability.md from what it
+    measured (tests/reliability/report.py), so a copy of its counts elsewhere would be out of date by the next
+    run; the README links to it instead."""
+    written = (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2].strip()
+        for line in written.splitlines()[2:]
+        if line.startswith("| ") and not line.startswith(("| What", "| ---"))
+    }
+    assert set(rows) == {what for what, _, _ in Ledger().rows()}, (
+        "docs/reliability.md holds the suite's table"
+    )
+    assert all(rows[what] == "0" for what in rows if "must be 0" in what), rows
+    readme = README.read_text(encoding="utf-8")
+    assert "docs/reliability.md" in readme
+    copied = [
+        line for line in readme.splitlines() if line.startswith("| ") and line.split("|")[1].strip() in rows
+    ]
+    assert copied == [], "the README repeats counts of docs/reliability.md; link to it instead"

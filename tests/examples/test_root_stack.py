@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import yaml
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import REINSTALL, writes
 from testkit.pulumi_cli import PulumiStack
 
-from .conftest import REINSTALL, ROOT, documented_stack, writes
+from .conftest import ROOT, documented_stack
 
 SERVERS = ("ns1000001.emulator.ovh", "ns1000002.emulator.ovh")
 NOWHERE = "http://127.0.0.1:9"

@@ -8,7 +8,6 @@ order of the events).
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import re
@@ -21,12 +20,12 @@ from typing import Any
 
 import pytest
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import sha512
 from testkit.pulumi_cli import PulumiStack, Run
 
 PROGRAM = Path(__file__).resolve().parent / "program"
 CONFIG_KEY = "fleet-tests:fleet"
 EFI_DEBIAN = r"\efi\debian\grubx64.efi"
-REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
 
 _STARTED = re.compile(r"task (?P<task>\d+): \S+ reinstall of (?P<server>\S+) started")
 _ENDED = re.compile(r"task (?P<task>\d+): (?:\S+ now runs \S+|(?:customerError|ovhError|cancelled) on \S+:)")
@@ -35,17 +34,6 @@ _ENDED = re.compile(r"task (?P<task>\d+): (?:\S+ now runs \S+|(?:customerError|o
 def server_names(count: int, first: int = 1) -> list[str]:
     """The emulator's naming: ns1000001.emulator.ovh, ns1000002.emulator.ovh, ..."""
     return [f"ns{1_000_000 + number}.emulator.ovh" for number in range(first, first + count)]
-
-
-def writes(emulator: RunningEmulator) -> dict[str, int]:
-    """Every call the emulator received that is not a read."""
-    return {
-        route: count for route, count in emulator.stats().items() if not route.startswith(("GET", "HEAD"))
-    }
-
-
-def sha512(path: Path) -> str:
-    return hashlib.sha512(path.read_bytes()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import REINSTALL, sha512, writes
 from testkit.pulumi_cli import PulumiStack
 
-from .conftest import REINSTALL, Timeline, server_names, sha512, writes
+from .conftest import Timeline, server_names
 
 PROJECT = Path(__file__).resolve().parents[2] / "examples" / "04-fleet"
 

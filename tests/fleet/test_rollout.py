@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 from ovh_byoi.fleet import rollout_batches
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import REINSTALL, writes
 
-from .conftest import REINSTALL, FleetStack, HeldImageServer, Timeline, server_names, writes
+from .conftest import FleetStack, HeldImageServer, Timeline, server_names
 
 SERVERS = server_names(4)  # the emulator fixture's servers
 S1, S2, S3, S4 = SERVERS

@@ -16,10 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ovh_byoi.preflight import Finding, run_preflight
+from ovh_emulator.images import build_image
 
 from . import imaging
 
 USER, PASSWORD = "alice", "s3cret-pass"
+# Two bootloaders, so that a wrong path's fix has more than one to name.
+EFI_FILES = {"EFI/debian/grubx64.efi": b"grub", "EFI/BOOT/BOOTX64.EFI": b"shim"}
+GIB = 1024**3
+ROOMY = {"disk_bytes": 500 * GIB, "memory_bytes": 64 * GIB}
 BASIC_AUTH = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
 
 
@@ -28,11 +34,11 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The images the seed guide's error table is about, built once per session."""
     root = tmp_path_factory.mktemp("images")
     built = {
-        "debian.raw": imaging.build_disk(root / "debian.raw"),
-        "debian.qcow2": imaging.build_disk(root / "debian.qcow2", fmt="qcow2"),
-        "mbr.raw": imaging.build_disk(root / "mbr.raw", table="mbr"),
-        "no-table.raw": imaging.build_disk(root / "no-table.raw", table=None),
-        "no-esp.raw": imaging.build_disk(root / "no-esp.raw", efi_files={}, esp=False),
+        "debian.raw": build_image(root / "debian.raw", efi_files=EFI_FILES),
+        "debian.qcow2": build_image(root / "debian.qcow2", fmt="qcow2", efi_files=EFI_FILES),
+        "mbr.raw": build_image(root / "mbr.raw", table="mbr", efi_files=EFI_FILES),
+        "no-table.raw": build_image(root / "no-table.raw", partition_table=False, efi_files=EFI_FILES),
+        "no-esp.raw": build_image(root / "no-esp.raw", efi_files={}, esp=False),
         "installer.iso": imaging.iso_like(root / "installer.iso"),
     }
     built["truncated.qcow2"] = root / "truncated.qcow2"
@@ -146,3 +152,25 @@ def unused_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+def preflight_at(default_level: str, url: str, image_type: str = "raw", **overrides: Any) -> list[Finding]:
+    """The findings of the preflight (at `default_level` unless `level` is overridden) on a Debian image at
+    `url`, for a server with room to spare."""
+    arguments: dict[str, Any] = {
+        "image_url": url,
+        "image_type": image_type,
+        "image_checksum": None,
+        "image_checksum_type": None,
+        "http_headers": None,
+        "efi_bootloader_path": r"\efi\debian\grubx64.efi",
+        "level": default_level,
+        **ROOMY,
+    }
+    arguments.update(overrides)
+    return run_preflight(**arguments)
+
+
+def only(findings: list[Finding]) -> Finding:
+    assert len(findings) == 1, findings
+    return findings[0]

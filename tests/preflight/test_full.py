@@ -8,32 +8,13 @@ from typing import Any
 
 import pytest
 from ovh_byoi.errors import fix_for
-from ovh_byoi.preflight import Finding, run_preflight
+from ovh_byoi.preflight import Finding
 
-from .conftest import ImageServer
-
-GIB = 1024**3
+from .conftest import ImageServer, only, preflight_at
 
 
 def full(url: str, image_type: str = "raw", **overrides: Any) -> list[Finding]:
-    arguments: dict[str, Any] = {
-        "image_url": url,
-        "image_type": image_type,
-        "image_checksum": None,
-        "image_checksum_type": None,
-        "http_headers": None,
-        "efi_bootloader_path": r"\efi\debian\grubx64.efi",
-        "level": "full",
-        "disk_bytes": 500 * GIB,
-        "memory_bytes": 64 * GIB,
-    }
-    arguments.update(overrides)
-    return run_preflight(**arguments)
-
-
-def only(findings: list[Finding]) -> Finding:
-    assert len(findings) == 1, findings
-    return findings[0]
+    return preflight_at("full", url, image_type, **overrides)
 
 
 def digest(path: Path, algorithm: str) -> str:

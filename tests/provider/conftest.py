@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import pytest
 from ovh_byoi.provider import ByoiProvider
 from ovh_byoi.spec import MAX_TIMEOUT_MINUTES
 from ovh_emulator.testing import RunningEmulator
+from testkit import emulator_records
 from testkit.provider_process import ProviderProcess
 from testkit.pulumi_cli import emulator_credentials as stack_config
 
@@ -21,20 +21,11 @@ SERVER = "ns1000001.emulator.ovh"
 # emulator spends downloading and converting counts ten OVH minutes: a loaded machine, or a test holding
 # the emulator, would spend it. Tests of the deadline set their own.
 BEYOND_ANY_TEST = MAX_TIMEOUT_MINUTES
-REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
-
-
-def writes(emulator: RunningEmulator) -> dict[str, int]:
-    """Every call the emulator received that is not a read."""
-    return {
-        route: count for route, count in emulator.stats().items() if not route.startswith(("GET", "HEAD"))
-    }
 
 
 def installs(emulator: RunningEmulator, service_name: str = SERVER) -> list[dict[str, Any]]:
-    """The emulator's install history of a server."""
-    history: list[dict[str, Any]] = emulator.server(service_name)["installs"]
-    return history
+    """The emulator's install history of a server (by default, the one these tests install)."""
+    return emulator_records.installs(emulator, service_name)
 
 
 @pytest.fixture
@@ -63,7 +54,7 @@ def image_inputs(emulator: RunningEmulator, test_images: dict[str, Path]) -> Cal
             "service_name": SERVER,
             "image_url": emulator.image_url(name),
             "image_type": "qcow2" if name.endswith(".qcow2") else "raw",
-            "image_checksum": hashlib.sha512(image.read_bytes()).hexdigest(),
+            "image_checksum": emulator_records.sha512(image),
             "efi_bootloader_path": EFI_DEBIAN,
             "hostname": "web-1",
             "timeout_minutes": BEYOND_ANY_TEST,

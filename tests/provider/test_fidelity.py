@@ -3,7 +3,6 @@ groups, BYOLinux), through the real provider process, on the emulator's records.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,11 @@ from ovh_byoi.budget import RESERVE, RequestBudget, relaxed
 from ovh_byoi.ovh_api import InstallStatus
 from ovh_byoi.provider import ByoiProvider
 from ovh_emulator.testing import RunningEmulator, start_emulator
+from testkit.emulator_records import REINSTALL, sha512, writes
 from testkit.provider_process import ProviderCallError, ProviderProcess
+from testkit.pulumi_cli import emulator_credentials as stack_config
 
-from .conftest import REINSTALL, SERVER, installs, stack_config, writes
+from .conftest import SERVER, installs
 from .inputs import EFI_DEBIAN
 from .test_lifecycle import Inputs, up
 from .test_waiting import SimulatedInstall, SimulatedTime, terraform_polls, watch
@@ -86,7 +87,7 @@ def test_an_install_in_the_realistic_mode_ends_done_with_one_reinstall(
         "service_name": SERVER,
         "image_url": realistic.image_url("debian.qcow2"),
         "image_type": "qcow2",
-        "image_checksum": hashlib.sha512(image.read_bytes()).hexdigest(),
+        "image_checksum": sha512(image),
         "efi_bootloader_path": EFI_DEBIAN,
     }
     with ProviderProcess(ByoiProvider(), env=provider_env, cwd=tmp_path) as provider:

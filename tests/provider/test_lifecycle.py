@@ -14,11 +14,11 @@ import threading
 import dill
 from ovh_byoi.provider import ByoiProvider
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import REINSTALL, terraform_polls, writes
 from testkit.provider_process import ProviderProcess
 
-from .conftest import REINSTALL, SERVER, installs, writes
+from .conftest import SERVER, installs
 from .steps import Deployed, Inputs, refresh, up
-from .test_waiting import terraform_polls
 
 REBOOT_STEP = "Rebooting server on the installed OS"
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import REINSTALL, writes
 from testkit.pulumi_cli import PulumiStack
 
-from .conftest import REINSTALL, installs, writes
+from .conftest import installs
 
 PROGRAM = Path(__file__).with_name("program")
 SERVERS = ["ns1000001.emulator.ovh", "ns1000002.emulator.ovh"]

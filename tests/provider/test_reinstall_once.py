@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from ovh_byoi.provider import ByoiProvider
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import REINSTALL, writes
 from testkit.provider_process import ProviderCallError, ProviderProcess
+from testkit.pulumi_cli import emulator_credentials as stack_config
 
-from .conftest import REINSTALL, SERVER, installs, stack_config, writes
+from .conftest import SERVER, installs
 from .steps import Inputs, up
 
 

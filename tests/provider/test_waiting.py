@@ -18,6 +18,7 @@ from ovh_byoi.progress import Progress
 from ovh_byoi.retrying import RetryPolicy, is_transient
 from ovh_byoi.waiting import InstallTimeoutError, PollSchedule, TaskWatcher
 from ovh_emulator.installs import INIT_SECONDS, PLAN, TODO_SECONDS
+from testkit.emulator_records import terraform_polls
 
 STEP_SECONDS = [step.seconds for step in PLAN]
 INSTALL_SECONDS = INIT_SECONDS + TODO_SECONDS + sum(STEP_SECONDS)
@@ -94,16 +95,6 @@ def watch(install: SimulatedInstall, clock: Clock, minutes: float = 120) -> tupl
     retry = RetryPolicy(clock, Deadline(minutes, clock), progress)
     watcher = TaskWatcher(install, Task(taskId=42, status="init"), retry=retry)  # type: ignore[arg-type]
     return watcher.wait(), lines
-
-
-def terraform_polls(seconds: float) -> int:
-    """How often OVH's Terraform provider reads the task during an install: 3 s backing off to 10 s."""
-    waited, wait, polls = 0.0, 3.0, 0
-    while waited < seconds:
-        waited += wait
-        polls += 1
-        wait = min(10.0, wait * 2)
-    return polls
 
 
 def test_completion_is_noticed_within_two_seconds_with_a_third_of_terraforms_calls() -> None:

@@ -6,6 +6,7 @@ tests really scanned or generated; nothing here is a constant.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ class Ledger:
     secret_checks: int = 0
     provider_kills: int = 0
     emulator_restarts: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, init=False)
 
     def account(
         self, emulator: RunningEmulator, service_name: str, intended: int, *, must_end: bool = True
@@ -95,6 +96,16 @@ class Ledger:
             self.inputs_fuzzed += inputs
             self.bodies_fuzzed += bodies
 
+    def counts(self) -> dict[str, int]:
+        """The counts alone, to send from a worker of a parallel run to the one that writes the report."""
+        with self._lock:
+            return {each.name: getattr(self, each.name) for each in dataclasses.fields(self) if each.init}
+
+    def add(self, counts: Mapping[str, int]) -> None:
+        with self._lock:
+            for name, count in counts.items():
+                setattr(self, name, getattr(self, name) + count)
+
     def rows(self) -> list[tuple[str, int, str]]:
         return [
             (
@@ -132,9 +143,11 @@ def render_report(ledger: Ledger, *, tests: int) -> str:
     lines = [
         "# Reliability",
         "",
-        f"Produced by `pytest tests/reliability` ({tests} tests, all passing) against the emulator, from",
-        "what the tests observed: the emulator's install history and fault counters, the inputs generated,",
-        "the places scanned for secrets.",
+        "Written by the last test run that ran all of `tests/reliability` and passed (here its",
+        f"{tests} tests, against the emulator; `scripts/test`, which CI runs, is such a run), from what the",
+        "tests observed: the emulator's install history and fault counters, the inputs generated, the places",
+        "scanned for secrets. Some counts vary a little from run to run (how often a retried call met a",
+        "fault); the rows that must be 0 do not.",
         "",
         "| What | Count | Counted from |",
         "| --- | ---: | --- |",

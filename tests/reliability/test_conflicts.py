@@ -17,7 +17,7 @@ from testkit.provider_process import CreateResult, ProviderProcess
 from testkit.pulumi_cli import PulumiStack
 
 from .ledger import Ledger
-from .support import REINSTALL, start_provider, wait_until
+from .support import REINSTALL, Suite, start_provider, wait_until
 
 TASK_LIST = "GET /1.0/dedicated/server/{serviceName}/task"
 IMAGE_DOWNLOAD = "GET /images/{name}"
@@ -26,10 +26,10 @@ Inputs = Callable[..., dict[str, Any]]
 
 @pytest.fixture
 def other_stack(
-    ovh: RunningEmulator, provider_env: dict[str, str], tmp_path: Path
+    ovh_api: RunningEmulator, provider_env: dict[str, str], tmp_path: Path
 ) -> Iterator[ProviderProcess]:
     """The provider process of another stack's `pulumi up`, on the same machine."""
-    process = start_provider(ovh, provider_env, tmp_path)
+    process = start_provider(ovh_api, provider_env, tmp_path)
     yield process
     process.stop()
 
@@ -64,20 +64,15 @@ def assert_one_after_the_other(account_history: list[dict[str, Any]], results: l
 @pytest.mark.parametrize("busy_answer", ["conflict", "taskAlreadyExists"])
 def test_two_stacks_installing_one_server_at_once_take_turns(
     busy_answer: str,
-    provider: ProviderProcess,
     other_stack: ProviderProcess,
-    ovh: RunningEmulator,
-    new_server: Callable[[], str],
-    image_inputs: Inputs,
-    inject: Callable[[dict[str, Any]], None],
-    ledger: Ledger,
+    suite: Suite,
 ) -> None:
-    server = new_server()
-    ours = provider.check({}, image_inputs(server, "small.qcow2", preflight="off")).inputs
-    theirs = other_stack.check({}, image_inputs(server, "small.raw", preflight="off")).inputs
+    server = suite.new_server()
+    ours = suite.provider.check({}, suite.image_inputs(server, "small.qcow2", preflight="off")).inputs
+    theirs = other_stack.check({}, suite.image_inputs(server, "small.raw", preflight="off")).inputs
     # Both stacks look at the server's tasks and see no reinstall running: both listings are held until
     # both have arrived. The first install's download is held until the other stack has been refused.
-    inject(
+    suite.inject(
         {
             "busyAnswer": busy_answer,
             "rules": [
@@ -86,52 +81,50 @@ def test_two_stacks_installing_one_server_at_once_take_turns(
             ],
         }
     )
-    requests = ovh.stats().get(REINSTALL, 0)
-    lines_before = {id(process): len(process.lines) for process in (provider, other_stack)}
+    requests = suite.ovh_api.stats().get(REINSTALL, 0)
+    lines_before = {id(process): len(process.lines) for process in (suite.provider, other_stack)}
 
     def refused_once() -> bool:
-        printed = [line.text for p in (provider, other_stack) for line in p.lines[lines_before[id(p)] :]]
+        printed = [
+            line.text for p in (suite.provider, other_stack) for line in p.lines[lines_before[id(p)] :]
+        ]
         return any("another operation holds the server" in text for text in printed)
 
     def release_in_turn() -> None:
-        ovh.wait_until_held(2, rule=0)
-        ovh.release(rule=0)
+        suite.ovh_api.wait_until_held(2, rule=0)
+        suite.ovh_api.release(rule=0)
         wait_until(refused_once, timeout=60, what="one stack is refused while the other one installs")
-        ovh.wait_until_held(1, rule=1)
-        ovh.release(rule=1)
+        suite.ovh_api.wait_until_held(1, rule=1)
+        suite.ovh_api.release(rule=1)
 
     releasing = threading.Thread(target=release_in_turn, daemon=True)
     releasing.start()
-    results = in_parallel(lambda: provider.create(ours), lambda: other_stack.create(theirs))
+    results = in_parallel(lambda: suite.provider.create(ours), lambda: other_stack.create(theirs))
     releasing.join(timeout=60)
 
     done = [result for result in results if isinstance(result, CreateResult)]
     assert len(done) == 2, results
-    account = ledger.account(ovh, server, intended=2)
-    assert account.duplicates == 0 and account.lost == 0, account
+    account = suite.assert_installed_once(server, 2)
     assert_one_after_the_other(account.history, done)
-    assert ovh.stats()[REINSTALL] - requests == 3, "one request refused while the other install ran"
+    assert suite.ovh_api.stats()[REINSTALL] - requests == 3, "one request refused while the other install ran"
 
 
 def test_a_lost_answer_never_makes_another_stacks_reinstall_ours(
-    provider: ProviderProcess,
     other_stack: ProviderProcess,
-    ovh: RunningEmulator,
-    new_server: Callable[[], str],
-    image_inputs: Inputs,
-    inject: Callable[[dict[str, Any]], None],
-    ledger: Ledger,
+    suite: Suite,
 ) -> None:
-    server = new_server()
+    server = suite.new_server()
     # This stack's request is held, then lost on the way; meanwhile the other stack's reinstall starts. When
     # this stack looks for a task its lost request may have started anyway, it finds only theirs.
-    inject({"rules": [{"route": REINSTALL, "serviceName": server, "hold": True, "drop": True, "times": 1}]})
-    ours = provider.check({}, image_inputs(server, "small.qcow2", preflight="off")).inputs
-    theirs = other_stack.check({}, image_inputs(server, "small.raw", preflight="off")).inputs
+    suite.inject(
+        {"rules": [{"route": REINSTALL, "serviceName": server, "hold": True, "drop": True, "times": 1}]}
+    )
+    ours = suite.provider.check({}, suite.image_inputs(server, "small.qcow2", preflight="off")).inputs
+    theirs = other_stack.check({}, suite.image_inputs(server, "small.raw", preflight="off")).inputs
     their_lines = len(other_stack.lines)
 
     def other_stack_while_our_request_is_held() -> CreateResult:
-        ovh.wait_until_held(1)
+        suite.ovh_api.wait_until_held(1)
         creating = threading.Thread(target=lambda: results_of_theirs.append(other_stack.create(theirs)))
         creating.start()
         # Their run has recorded the task as its own (what tells it apart from ours) once it says so.
@@ -140,22 +133,21 @@ def test_a_lost_answer_never_makes_another_stacks_reinstall_ours(
             timeout=60,
             what="the other stack's reinstall starts",
         )
-        ovh.release()
+        suite.ovh_api.release()
         creating.join(timeout=120)
         return results_of_theirs[0]
 
     results_of_theirs: list[CreateResult] = []
-    results = in_parallel(lambda: provider.create(ours), other_stack_while_our_request_is_held)
+    results = in_parallel(lambda: suite.provider.create(ours), other_stack_while_our_request_is_held)
 
     done = [result for result in results if isinstance(result, CreateResult)]
     assert len(done) == 2, results
-    account = ledger.account(ovh, server, intended=2)
-    assert account.duplicates == 0 and account.lost == 0, account
+    account = suite.assert_installed_once(server, 2)
     assert_one_after_the_other(account.history, done)
 
 
 def test_two_resources_of_one_stack_on_one_server_take_turns(
-    ovh: RunningEmulator,
+    ovh_api: RunningEmulator,
     provider_env: dict[str, str],
     new_server: Callable[[], str],
     image_inputs: Inputs,
@@ -164,7 +156,7 @@ def test_two_resources_of_one_stack_on_one_server_take_turns(
 ) -> None:
     server = new_server()
 
-    stack = PulumiStack.of_resources(tmp_path, emulator=ovh, env=provider_env)
+    stack = PulumiStack.of_resources(tmp_path, emulator=ovh_api, env=provider_env)
     stack.declare(
         {
             "web": image_inputs(server, "small.qcow2", preflight="off"),
@@ -173,7 +165,7 @@ def test_two_resources_of_one_stack_on_one_server_take_turns(
     )
     stack.up()
 
-    account = ledger.account(ovh, server, intended=2)
+    account = ledger.account(ovh_api, server, intended=2)
     assert account.duplicates == 0 and account.lost == 0, account
     first, second = account.history
     assert second["startDate"] >= first["doneDate"]

@@ -164,21 +164,21 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-def api(ovh: RunningEmulator, ledger: Ledger) -> Api:
-    return Api(ovh, ledger)
+def api(ovh_api: RunningEmulator, ledger: Ledger) -> Api:
+    return Api(ovh_api, ledger)
 
 
 @pytest.fixture(scope="module")
-def busy_server(ovh: RunningEmulator, api: Api) -> Iterator[str]:
+def busy_server(ovh_api: RunningEmulator, api: Api) -> Iterator[str]:
     """A server whose reinstall never ends."""
     name = "fuzz.reliability.ovh"
-    ovh.add_server(name)
-    ovh.set_faults({"rules": [{"task": "neverFinish", "serviceName": name, "times": 1}]})
+    ovh_api.add_server(name)
+    ovh_api.set_faults({"rules": [{"task": "neverFinish", "serviceName": name, "times": 1}]})
     try:
         api.call("POST", f"/dedicated/server/{name}/reinstall", b'{"operatingSystem": "debian12_64"}')
     finally:
-        ovh.set_faults({})
-    wait_until(lambda: ovh.server(name)["installs"][-1]["status"] == "doing", what="the install runs")
+        ovh_api.set_faults({})
+    wait_until(lambda: ovh_api.server(name)["installs"][-1]["status"] == "doing", what="the install runs")
     yield name
 
 
@@ -287,7 +287,7 @@ fault_specs = st.one_of(
     body=st.one_of(admin_server_bodies, fault_specs, raw_bodies),
 )
 def test_admin_routes_refuse_bad_bodies_with_a_message(
-    api: Api, ovh: RunningEmulator, busy_server: str, target: str, body: Any
+    api: Api, ovh_api: RunningEmulator, busy_server: str, target: str, body: Any
 ) -> None:
     raw = body if isinstance(body, bytes) else _json_bytes(body)
     path = {
@@ -299,7 +299,7 @@ def test_admin_routes_refuse_bad_bodies_with_a_message(
         answer = api.call("PUT" if target == "faults" else "POST", path, raw, admin=True)
     finally:
         # A valid fault set would change how the next requests are answered.
-        ovh.set_faults({})
+        ovh_api.set_faults({})
 
     if answer.status_code >= 400:
         assert answer.json().get("message"), answer.text
@@ -337,12 +337,12 @@ def test_image_names_of_any_shape_are_served_or_not_found(api: Api, name: str) -
 
 
 def test_the_emulator_still_answers_after_the_fuzzing(
-    api: Api, ovh: RunningEmulator, busy_server: str, new_server: Callable[[], str]
+    api: Api, ovh_api: RunningEmulator, busy_server: str, new_server: Callable[[], str]
 ) -> None:
     server = new_server()
 
     answer = api.call("GET", f"/dedicated/server/{server}")
 
     assert answer.json()["name"] == server
-    assert ovh.server(busy_server)["installs"][-1]["status"] == "doing"
-    assert "Traceback" not in "\n".join(ovh.output)
+    assert ovh_api.server(busy_server)["installs"][-1]["status"] == "doing"
+    assert "Traceback" not in "\n".join(ovh_api.output)

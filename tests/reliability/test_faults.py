@@ -7,16 +7,12 @@ judge: one reinstall, done, and it is the one the provider reports.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from ovh_emulator.testing import RunningEmulator
-from testkit.provider_process import ProviderProcess
 
-from .ledger import Ledger
-from .support import REINSTALL, create
+from .support import REINSTALL, Suite, create
 
 TASK_LIST = "GET /1.0/dedicated/server/{serviceName}/task"
 TASK = "GET /1.0/dedicated/server/{serviceName}/task/{taskId}"
@@ -86,34 +82,28 @@ SCENARIOS = {
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_every_install_happens_exactly_once_despite_faults(
     name: str,
-    provider: ProviderProcess,
-    ovh: RunningEmulator,
-    new_server: Callable[[], str],
-    image_inputs: Callable[..., dict[str, Any]],
-    inject: Callable[[dict[str, Any]], None],
-    ledger: Ledger,
+    suite: Suite,
 ) -> None:
     scenario = SCENARIOS[name]
-    server = new_server()
+    server = suite.new_server()
     # Restricted to this test's server, but for routes that name no server (OVH's clock).
     rules = [
         rule | ({"serviceName": server} if "{serviceName}" in rule["route"] else {})
         for rule in scenario.rules
     ]
-    inject({"seed": 6, "rules": rules})
-    requests_before = ovh.stats().get(REINSTALL, 0)
-    lines_before = len(provider.lines)
+    suite.inject({"seed": 6, "rules": rules})
+    requests_before = suite.ovh_api.stats().get(REINSTALL, 0)
+    lines_before = len(suite.provider.lines)
 
-    created = create(provider, image_inputs(server))
+    created = create(suite.provider, suite.image_inputs(server))
 
-    account = ledger.account(ovh, server, intended=1)
-    assert account.duplicates == 0 and account.lost == 0, account
+    account = suite.assert_installed_once(server, 1)
     [install] = account.history
     assert created.outputs["task_id"] == install["taskId"], "the provider reports the install that happened"
     assert created.id == f"{server}/{install['taskId']}"
-    fired = [rule["fired"] for rule in ovh.admin("GET", "faults")["rules"]]
+    fired = [rule["fired"] for rule in suite.ovh_api.admin("GET", "faults")["rules"]]
     assert all(fired) if scenario.reinstall_requests else any(fired), "the scenario's faults really happened"
     if scenario.reinstall_requests:
-        assert ovh.stats()[REINSTALL] - requests_before == scenario.reinstall_requests
-    printed = "\n".join(line.text for line in provider.lines[lines_before:])
+        assert suite.ovh_api.stats()[REINSTALL] - requests_before == scenario.reinstall_requests
+    printed = "\n".join(line.text for line in suite.provider.lines[lines_before:])
     assert scenario.says in printed

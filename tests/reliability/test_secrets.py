@@ -18,13 +18,12 @@ from typing import Any
 import dill
 import pytest
 from click.testing import CliRunner
-from ovh import Client as OvhClient
-from ovh.client import ENDPOINTS
 from ovh_byoi.cli import main
 from ovh_byoi.preflight import run_preflight
 from ovh_byoi.provider import ByoiProvider
 from ovh_byoi.spec import MAX_TIMEOUT_MINUTES
 from ovh_emulator.testing import RunningEmulator
+from testkit.emulator_records import ovh_client
 from testkit.provider_process import ProviderProcess
 from testkit.pulumi_cli import PulumiStack, revealed, secret_in_state
 
@@ -70,14 +69,14 @@ SECRET_INPUTS = ("http_headers", "config_drive_user_data", "config_drive_metadat
 
 
 @pytest.fixture
-def stack(ovh: RunningEmulator, provider_env: dict[str, str], tmp_path: Path) -> PulumiStack:
+def stack(ovh_api: RunningEmulator, provider_env: dict[str, str], tmp_path: Path) -> PulumiStack:
     """A stack run by the real Pulumi CLI, its credentials set with `pulumi config set --secret`."""
-    return PulumiStack.of_resources(tmp_path, emulator=ovh, env=provider_env)
+    return PulumiStack.of_resources(tmp_path, emulator=ovh_api, env=provider_env)
 
 
 def declare(
     stack: PulumiStack,
-    ovh: RunningEmulator,
+    emulator: RunningEmulator,
     servers: list[str],
     image_inputs: Callable[..., dict[str, Any]],
     *,
@@ -94,7 +93,7 @@ def declare(
     for number, server in enumerate(servers):
         inputs = image_inputs(
             server,
-            image_url=ovh.image_url("small.qcow2") + SIGNED_QUERY,
+            image_url=emulator.image_url("small.qcow2") + SIGNED_QUERY,
             timeout_minutes=timeout,
             config_drive_user_data=USER_DATA,
             config_drive_metadata={"token": METADATA_SECRET},
@@ -124,7 +123,7 @@ def secret_outputs(raw_state: str) -> dict[str, set[str]]:
 
 def test_a_stack_lifecycle_keeps_every_secret_out_of_state_outputs_output_and_errors(
     stack: PulumiStack,
-    ovh: RunningEmulator,
+    ovh_api: RunningEmulator,
     new_server: Callable[[], str],
     image_inputs: Callable[..., dict[str, Any]],
     ledger: Ledger,
@@ -132,20 +131,20 @@ def test_a_stack_lifecycle_keeps_every_secret_out_of_state_outputs_output_and_er
 ) -> None:
     servers = [new_server(), new_server()]
 
-    declare(stack, ovh, servers, image_inputs)
+    declare(stack, ovh_api, servers, image_inputs)
     runs = [stack.up(), stack.refresh()]
     # An update of one (a new timeout) and a replacement of the other that OVH fails.
-    declare(stack, ovh, servers, image_inputs, timeout=MAX_TIMEOUT_MINUTES, wrong_header=True)
+    declare(stack, ovh_api, servers, image_inputs, timeout=MAX_TIMEOUT_MINUTES, wrong_header=True)
     failed = stack.up(expect=None)
     runs.append(failed)
     # Someone reinstalls the first server from OVH's control panel: refresh records the drift.
-    other = ovh.reinstall_out_of_band(servers[0])
-    ovh.wait_for_task(servers[0], other["taskId"])
+    other = ovh_api.reinstall_out_of_band(servers[0])
+    ovh_api.wait_for_task(servers[0], other["taskId"])
     runs.append(stack.refresh())
     resources = stack.resources()
     assert "outside this stack" in resources["web-0"]["outputs"]["drift"], "the drift is recorded"
     status = [
-        CliRunner().invoke(main, ["status", server, "--endpoint", ovh.url], env=cli_env(ovh))
+        CliRunner().invoke(main, ["status", server, "--endpoint", ovh_api.url], env=cli_env(ovh_api))
         for server in servers
     ]
     assert "customerError" in status[1].output, status[1].output
@@ -192,7 +191,7 @@ def test_a_plain_image_url_stays_readable_in_the_state(
 
 
 def test_oauth_client_credentials_stay_out_of_errors_state_and_output(
-    ovh: RunningEmulator,
+    ovh_api: RunningEmulator,
     provider_env: dict[str, str],
     new_server: Callable[[], str],
     image_inputs: Callable[..., dict[str, Any]],
@@ -203,9 +202,13 @@ def test_oauth_client_credentials_stay_out_of_errors_state_and_output(
     # OVH's client refuses OAuth2 on any endpoint but OVH's own: the error must not carry the secret.
     stack = PulumiStack.of_resources(
         tmp_path,
-        emulator=ovh,
+        emulator=ovh_api,
         env=provider_env,
-        secrets={"ovh:endpoint": ovh.url, "ovh:clientId": "client-id-1", "ovh:clientSecret": CLIENT_SECRET},
+        secrets={
+            "ovh:endpoint": ovh_api.url,
+            "ovh:clientId": "client-id-1",
+            "ovh:clientSecret": CLIENT_SECRET,
+        },
     )
     stack.declare({"web": image_inputs(server)})
 
@@ -215,15 +218,15 @@ def test_oauth_client_credentials_stay_out_of_errors_state_and_output(
     assert "client" in run.output.lower(), str(run)
     places: dict[str, str | bytes] = {"state file": stack.raw_state(), "pulumi up": run.output}
     assert ledger.scan(places, SECRETS) == []
-    assert ovh.server(server)["installs"] == []
+    assert ovh_api.server(server)["installs"] == []
 
 
 def test_credentials_in_an_image_url_are_refused_with_the_fix_everywhere(
-    provider: ProviderProcess, ovh: RunningEmulator, new_server: Callable[[], str], ledger: Ledger
+    provider: ProviderProcess, ovh_api: RunningEmulator, new_server: Callable[[], str], ledger: Ledger
 ) -> None:
     server = new_server()
     # The right credentials: the URL would work, and is still refused.
-    url = ovh.image_url("small.qcow2").replace("://", f"://{IMAGES_USER}:{IMAGES_PASSWORD}@")
+    url = ovh_api.image_url("small.qcow2").replace("://", f"://{IMAGES_USER}:{IMAGES_PASSWORD}@")
     inputs = {
         "service_name": server,
         "image_url": url,
@@ -237,9 +240,9 @@ def test_credentials_in_an_image_url_are_refused_with_the_fix_everywhere(
         main,
         [
             *("install", server, "--image-url", url, "--image-type", "qcow2"),
-            *("--efi-bootloader-path", EFI_DEBIAN, "--endpoint", ovh.url, "--yes"),
+            *("--efi-bootloader-path", EFI_DEBIAN, "--endpoint", ovh_api.url, "--yes"),
         ],
-        env={"OVH_APPLICATION_KEY": ovh.application_key, "OVH_APPLICATION_SECRET": APPLICATION_SECRET},
+        env={"OVH_APPLICATION_KEY": ovh_api.application_key, "OVH_APPLICATION_SECRET": APPLICATION_SECRET},
     )
     verified = CliRunner().invoke(main, ["verify-image", url])
 
@@ -250,7 +253,7 @@ def test_credentials_in_an_image_url_are_refused_with_the_fix_everywhere(
     for command in (installed, verified):
         assert command.exit_code != 0
         assert "header" in command.output.lower(), command.output
-    assert ovh.server(server)["installs"] == [], "nothing was installed"
+    assert ovh_api.server(server)["installs"] == [], "nothing was installed"
     places: dict[str, str | bytes] = {
         "check failure": in_process.failures[0].reason,
         "check failure over gRPC": over_grpc.failures[0].reason,
@@ -260,7 +263,7 @@ def test_credentials_in_an_image_url_are_refused_with_the_fix_everywhere(
     assert ledger.scan(places, SECRETS) == []
 
 
-def test_header_values_never_show_in_what_preflight_reports(ledger: Ledger, ovh: RunningEmulator) -> None:
+def test_header_values_never_show_in_what_preflight_reports(ledger: Ledger, ovh_api: RunningEmulator) -> None:
     # requests quotes a header value it refuses to send; OVH's answer quotes nothing of it.
     findings = [
         finding
@@ -270,7 +273,7 @@ def test_header_values_never_show_in_what_preflight_reports(ledger: Ledger, ovh:
             {"Authorization": HEADER_VALUE + "x"},
         )
         for finding in run_preflight(
-            image_url=ovh.image_url("small.qcow2"),
+            image_url=ovh_api.image_url("small.qcow2"),
             image_type="qcow2",
             image_checksum=None,
             image_checksum_type=None,
@@ -287,44 +290,32 @@ def test_header_values_never_show_in_what_preflight_reports(ledger: Ledger, ovh:
 
 
 def test_the_emulator_log_masks_url_passwords_and_shows_no_credential(
-    ovh: RunningEmulator, new_server: Callable[[], str], ledger: Ledger
+    ovh_api: RunningEmulator, new_server: Callable[[], str], ledger: Ledger
 ) -> None:
     server = new_server()
-    client = ovh_client(ovh)
-    url = ovh.image_url("small.qcow2").replace("://", f"://{IMAGES_USER}:{URL_PASSWORD}@")
+    client = ovh_client(ovh_api)
+    url = ovh_api.image_url("small.qcow2").replace("://", f"://{IMAGES_USER}:{URL_PASSWORD}@")
     # Straight to the API (as another tool would): the installer downloads with a refused password.
     task = client.post(
         f"/dedicated/server/{server}/reinstall",
         operatingSystem="byoi_64",
         customizations={"imageURL": url, "imageType": "qcow2", "efiBootloaderPath": EFI_DEBIAN},
     )
-    ended = ovh.wait_for_task(server, task["taskId"])
+    ended = ovh_api.wait_for_task(server, task["taskId"])
 
     assert ended["status"] == "customerError"
     failure_logged = f"task {task['taskId']}: customerError on {server}: Could not download image"
-    assert wait_until(lambda: any(failure_logged in line for line in ovh.output))
-    assert ledger.scan({"emulator log": "\n".join(ovh.output)}, SECRETS) == []
-
-
-def ovh_client(emulator: RunningEmulator) -> OvhClient:
-    """OVH's own client, pointed at the emulator (the fixture `ovh` is the emulator, not this module)."""
-    endpoint = f"reliability-{emulator.port}"
-    ENDPOINTS[endpoint] = emulator.url
-    return OvhClient(
-        endpoint=endpoint,
-        application_key=emulator.application_key,
-        application_secret=emulator.application_secret,
-        consumer_key=emulator.consumer_key,
-    )
+    assert wait_until(lambda: any(failure_logged in line for line in ovh_api.output))
+    assert ledger.scan({"emulator log": "\n".join(ovh_api.output)}, SECRETS) == []
 
 
 def test_nothing_the_suite_ran_leaked_a_secret(
-    provider: ProviderProcess, ovh: RunningEmulator, ledger: Ledger
+    provider: ProviderProcess, ovh_api: RunningEmulator, ledger: Ledger
 ) -> None:
     """Everything the suite's provider process printed and the emulator logged, after all the tests above."""
     places: dict[str, str | bytes] = {
         "suite provider output": provider.output,
-        "emulator log": "\n".join(ovh.output),
+        "emulator log": "\n".join(ovh_api.output),
         "pickled provider": base64.b64decode(provider.pickled_provider or ""),
     }
 

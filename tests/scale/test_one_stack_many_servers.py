@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from ovh_emulator.testing import RunningEmulator, start_emulator
+from testkit.emulator_records import REINSTALL
 from testkit.pulumi_cli import PulumiStack
 
 SERVERS = 8
-REINSTALL = "POST /1.0/dedicated/server/{serviceName}/reinstall"
 PROGRAM = f"""
 import pulumi
 from ovh_byoi import ByoiInstallation

@@ -1,46 +1,46 @@
-"""A real `python -m pulumi.dynamic` server in a subprocess, driven over gRPC as the engine drives it."""
+"""A real `python -m pulumi.dynamic` server in a subprocess, driven over gRPC as the engine drives it.
+
+What its calls send and return is in `provider_calls.py`; the names tests use are importable from here.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self, cast
+from typing import Any, Self, cast
 
 import grpc
 from google.protobuf import struct_pb2
 from pulumi.dynamic import ResourceProvider
-from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
-from pulumi.runtime._serialization import _serialize
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from testkit.properties import from_struct, to_struct, unwrap_secrets
-
-__all__ = [
-    "PROVIDER_KEY",
-    "CheckFailure",
-    "CheckResult",
-    "CreateResult",
-    "DiffResult",
-    "OutputLine",
-    "ProviderCallError",
-    "ProviderProcess",
-    "ProviderStartError",
-    "ReadResult",
-    "UpdateResult",
-    "pickle_provider",
-    "python_path_env",
-]
+from testkit.provider_calls import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    OutputLine,
+    ProviderCallError,
+    ProviderStartError,
+    ReadResult,
+    Stream,
+    UpdateResult,
+    engine_variables,
+    pickle_provider,
+)
+from testkit.provider_calls import (
+    python_path_env as python_path_env,
+)
 
 PROVIDER_KEY = "__provider"
 # What the engine waits for before declaring a plugin broken; a cold start on a loaded machine takes seconds.
@@ -48,112 +48,7 @@ _START_TIMEOUT_S = 60.0
 # The engine's grace period between SIGINT and SIGKILL when it tears a plugin down.
 _STOP_GRACE_S = 5.0
 _DEFAULT_URN = "urn:pulumi:stack::project::pulumi-python:dynamic:Resource::resource"
-
-Stream = Literal["stdout", "stderr"]
-
-
-def pickle_provider(provider: ResourceProvider) -> str:
-    """The `__provider` payload, produced exactly as `pulumi.dynamic.Resource.__init__` produces it."""
-    serialized, _contains_secrets = _serialize(True, serialize_provider, provider)
-    return cast(str, serialized)
-
-
-@dataclass(frozen=True)
-class OutputLine:
-    stream: Stream
-    text: str
-
-
-@dataclass(frozen=True)
-class CheckFailure:
-    property: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    inputs: dict[str, Any]
-    failures: list[CheckFailure]
-    secret_names: frozenset[str] = frozenset()
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-
-@dataclass(frozen=True)
-class DiffResult:
-    """What the server forwards of `ResourceProvider.diff`: `changes=None` means the provider did not say."""
-
-    changes: bool | None
-    replaces: list[str] = field(default_factory=list)
-    delete_before_replace: bool = False
-
-
-@dataclass(frozen=True)
-class CreateResult:
-    id: str
-    outputs: dict[str, Any]
-    secret_names: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class ReadResult:
-    """`id` is None when the provider reports the resource gone; `inputs` only when read rewrote them."""
-
-    id: str | None
-    outputs: dict[str, Any]
-    inputs: dict[str, Any] | None = None
-    secret_names: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class UpdateResult:
-    outputs: dict[str, Any]
-    secret_names: frozenset[str] = frozenset()
-
-
-class ProviderStartError(RuntimeError):
-    """The provider server did not come up; carries what it printed."""
-
-
-class ProviderCallError(Exception):
-    """A gRPC call to the provider failed: the provider raised, or its process is gone.
-
-    `details` is the server's text (for an exception raised by the provider, the full traceback, as the CLI
-    shows it); `reason` is its last line(s), the exception itself.
-    """
-
-    def __init__(self, method: str, code: grpc.StatusCode, details: str) -> None:
-        self.method = method
-        self.code = code
-        self.details = details
-        self.reason = _exception_text(details)
-        super().__init__(f"{method} failed ({code.name}): {self.reason}")
-
-
-def _exception_text(details: str) -> str:
-    """The exception line(s) at the end of a Python traceback, or the whole text when it is no traceback."""
-    if "Traceback (most recent call last)" not in details:
-        return details.strip()
-    lines = details.rstrip().splitlines()
-    last_frame = max(i for i, line in enumerate(lines) if line.startswith("  File ") or i == 0)
-    rest = lines[last_frame + 1 :]
-    # Source lines and caret markers under the frame are indented by four; the exception starts unindented.
-    while rest and rest[0].startswith("    "):
-        rest = rest[1:]
-    return "\n".join(rest).strip() or details.strip()
-
-
-def _engine_variables(config: Mapping[str, Any], package: str) -> dict[str, str]:
-    # The engine's older spelling of the config: `<package>:config:<key>`, plain strings, structured values
-    # JSON-encoded, secrets unwrapped, `version` left out.
-    plain, _ = unwrap_secrets(config)
-    return {
-        f"{package}:config:{key}": value if isinstance(value, str) else json.dumps(value)
-        for key, value in plain.items()
-        if key != "version"
-    }
+Props = Mapping[str, Any]
 
 
 class ProviderProcess:
@@ -399,7 +294,7 @@ class ProviderProcess:
     ) -> None:
         """`Configure`, with `variables` and `args` as the engine sends them (stack config keys namespaced)"""
         request = provider_pb2.ConfigureRequest(
-            variables=_engine_variables(config, "pulumi-python"),
+            variables=engine_variables(config, "pulumi-python"),
             args=to_struct(config),
             acceptSecrets=True,
             acceptResources=True,
@@ -425,22 +320,22 @@ class ProviderProcess:
         failures = [CheckFailure(f.property, f.reason) for f in response.failures]
         return CheckResult(inputs, failures, secret_names)
 
+    def _change(
+        self, id_: str, olds: Props, news: Props, old_inputs: Props | None, urn: str
+    ) -> dict[str, Any]:
+        """The fields `Diff` and `Update` requests share."""
+        return {
+            "id": id_,
+            "urn": urn,
+            "olds": to_struct(self._with_provider(olds)),
+            "news": to_struct(self._with_provider(news)),
+            "old_inputs": to_struct(self._with_provider(old_inputs) if old_inputs else {}),
+        }
+
     def diff(
-        self,
-        id_: str,
-        olds: Mapping[str, Any],
-        news: Mapping[str, Any],
-        *,
-        old_inputs: Mapping[str, Any] | None = None,
-        urn: str = _DEFAULT_URN,
+        self, id_: str, olds: Props, news: Props, *, old_inputs: Props | None = None, urn: str = _DEFAULT_URN
     ) -> DiffResult:
-        request = provider_pb2.DiffRequest(
-            id=id_,
-            urn=urn,
-            olds=to_struct(self._with_provider(olds)),
-            news=to_struct(self._with_provider(news)),
-            old_inputs=to_struct(self._with_provider(old_inputs) if old_inputs else {}),
-        )
+        request = provider_pb2.DiffRequest(**self._change(id_, olds, news, old_inputs, urn))
         response = cast(provider_pb2.DiffResponse, self._call("Diff", request))
         changes: bool | None = {
             provider_pb2.DiffResponse.DIFF_SOME: True,
@@ -476,21 +371,9 @@ class ProviderProcess:
         return ReadResult(response.id or None, outputs, new_inputs, secret_names)
 
     def update(
-        self,
-        id_: str,
-        olds: Mapping[str, Any],
-        news: Mapping[str, Any],
-        *,
-        old_inputs: Mapping[str, Any] | None = None,
-        urn: str = _DEFAULT_URN,
+        self, id_: str, olds: Props, news: Props, *, old_inputs: Props | None = None, urn: str = _DEFAULT_URN
     ) -> UpdateResult:
-        request = provider_pb2.UpdateRequest(
-            id=id_,
-            urn=urn,
-            olds=to_struct(self._with_provider(olds)),
-            news=to_struct(self._with_provider(news)),
-            old_inputs=to_struct(self._with_provider(old_inputs) if old_inputs else {}),
-        )
+        request = provider_pb2.UpdateRequest(**self._change(id_, olds, news, old_inputs, urn))
         response = cast(provider_pb2.UpdateResponse, self._call("Update", request))
         outputs, secret_names = self._result(response.properties)
         return UpdateResult(outputs, secret_names)
@@ -510,10 +393,3 @@ class ProviderProcess:
             old_inputs=to_struct(self._with_provider(old_inputs) if old_inputs else {}),
         )
         self._call("Delete", request)
-
-
-def python_path_env(*paths: str | Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """`PYTHONPATH` with `paths` first, so a provider process can import classes pickled by reference."""
-    existing = (base if base is not None else os.environ).get("PYTHONPATH", "")
-    parts: Sequence[str] = [str(p) for p in paths] + ([existing] if existing else [])
-    return {"PYTHONPATH": os.pathsep.join(parts)}

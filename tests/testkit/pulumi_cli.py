@@ -30,7 +30,6 @@ VENV = Path(sys.prefix)
 PULUMI = VENV / "bin" / "pulumi"
 PASSPHRASE = "tests-passphrase"
 # The address the projects' emulator stack files point at; a test's emulator listens elsewhere.
-DEMO_ADDRESS = "http://127.0.0.1:8790"
 # Files a copy of a project needs; its stack files are written by `PulumiStack.create`.
 PROJECT_FILES = ("Pulumi.yaml", "*.py", "drift-check")
 # Past this, a command is stuck: the tests' installs take seconds (the emulator runs 600 times OVH's pace).
@@ -108,27 +107,8 @@ class PulumiStack:
         --secret` as a user sets credentials. Without secrets of its own, a stack pointed at an emulator gets
         its credentials that way.
         """
-        project = work / "project"
-        project.mkdir(parents=True)
-        for pattern in PROJECT_FILES:
-            for path in source.glob(pattern):
-                shutil.copy2(path, project / path.name)
-        _use_this_virtualenv(project / "Pulumi.yaml")
-        environment = {
-            **os.environ,
-            "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-            "PULUMI_HOME": str(work / "pulumi-home"),
-            "PULUMI_BACKEND_URL": f"file://{work / 'backend'}",
-            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-            "PULUMI_SKIP_CONFIRMATIONS": "true",
-            # The provider waits in step with the emulator's compressed clock, and journals in the test's
-            # folder (never in the machine's real journal).
-            "OVH_BYOI_TIME_SCALE": f"{time_scale:g}",
-            "OVH_BYOI_JOURNAL": str(work / "journal" / "reinstalls.sqlite"),
-            **(env or {}),
-        }
+        project = _copy_project(source, work / "project")
+        environment = _environment(work, time_scale, env)
         (work / "backend").mkdir()
         created = cls(project=project, stack=stack, env=environment)
         created.run("stack", "init", stack)
@@ -138,7 +118,7 @@ class PulumiStack:
         if source_file.exists():
             values.update((yaml.safe_load(source_file.read_text()) or {}).get("config") or {})
         if emulator is not None:
-            values = _retarget(values, emulator.base_url)
+            values = emulator.retarget(values)
             if secrets is None:
                 secrets = emulator_credentials(emulator)
         values.update(config or {})
@@ -370,15 +350,32 @@ def _is_path(key: str) -> bool:
     return any(mark in key.split(":", 1)[-1] for mark in ".[")
 
 
-def _retarget(value: Any, base_url: str) -> Any:
-    """`value` (config: strings, lists, mappings) with every URL of the projects' emulator address moved."""
-    if isinstance(value, str):
-        return base_url + value[len(DEMO_ADDRESS) :] if value.startswith(DEMO_ADDRESS) else value
-    if isinstance(value, Mapping):
-        return {key: _retarget(item, base_url) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_retarget(item, base_url) for item in value]
-    return value
+def _copy_project(source: Path, project: Path) -> Path:
+    project.mkdir(parents=True)
+    for pattern in PROJECT_FILES:
+        for path in source.glob(pattern):
+            shutil.copy2(path, project / path.name)
+    _use_this_virtualenv(project / "Pulumi.yaml")
+    return project
+
+
+def _environment(work: Path, time_scale: float, env: Mapping[str, str] | None) -> dict[str, str]:
+    """The CLI's environment: this virtualenv's tools, state and settings of the test's own."""
+    return {
+        **os.environ,
+        "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PULUMI_HOME": str(work / "pulumi-home"),
+        "PULUMI_BACKEND_URL": f"file://{work / 'backend'}",
+        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PULUMI_SKIP_CONFIRMATIONS": "true",
+        # The provider waits in step with the emulator's compressed clock, and journals in the test's
+        # folder (never in the machine's real journal).
+        "OVH_BYOI_TIME_SCALE": f"{time_scale:g}",
+        "OVH_BYOI_JOURNAL": str(work / "journal" / "reinstalls.sqlite"),
+        **(env or {}),
+    }
 
 
 def _use_this_virtualenv(pulumi_yaml: Path) -> None:
