@@ -1,7 +1,8 @@
 """Real disk images for the preflight and command tests, made with the tools OVH's users use.
 
 A GPT (or MBR) disk with a FAT EFI system partition holding chosen files (sfdisk, mkfs.vfat, mtools), its
-qcow2 conversion (qemu-img), and the broken variants the seed guide's error table is about.
+qcow2 conversion (qemu-img), and the broken variants behind OVH's failure texts (the catalog in
+ovh_byoi.errors).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def build_disk(
     esp = dest.with_suffix(".esp")
     _esp(esp, efi_files)
     with raw.open("r+b") as disk, esp.open("rb") as partition:
-        # Without a table the file system starts the disk: a bare file system is the guide's classic mistake.
+        # Without a table the file system starts the disk: a bare file system is a classic mistake.
         disk.seek(ESP_START_SECTOR * SECTOR if table is not None else 0)
         shutil.copyfileobj(partition, disk)
     esp.unlink()
