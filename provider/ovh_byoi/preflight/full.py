@@ -77,6 +77,7 @@ def _after_pass(
     scratch: Path,
     want_efi: bool,
 ) -> list[Problem]:
+    closing_error: OSError | None = None
     try:
         result = image_pass.finish()
     except check.source.transfer_errors as exc:
@@ -85,10 +86,11 @@ def _after_pass(
         return [Problem("image_url", message, guide_fix("download_failed"))]
     finally:
         if spool is not None:
-            spool.close()
+            closing_error = spool.close()
     findings = _pass_findings(check, layout, result)
-    if result.spool_errors:
-        findings.append(_no_room(result.spool_errors[0]))
+    spool_errors = [*result.spool_errors, *([closing_error] if closing_error else [])]
+    if spool_errors:
+        findings.append(_no_room(spool_errors[0]))
         return findings
     if inside is None:
         inside = _inside_findings(check, layout, spool.path if spool else None, scratch, want_efi)

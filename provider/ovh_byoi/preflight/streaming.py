@@ -17,8 +17,8 @@ from pathlib import Path
 from .sources import ReadInto, Source
 
 # Large reads keep the per-buffer Python work negligible next to hashing; the pool bounds memory.
-CHUNK_BYTES = 4 * 1024 * 1024
-POOL_CHUNKS = 6
+CHUNK_BYTES = 1024 * 1024
+POOL_CHUNKS = 8
 
 Consume = Callable[[memoryview], object]
 Progress = Callable[[int, int | None], None]
@@ -135,8 +135,13 @@ class RangeSpool:
         if first < last:
             self._file.write(chunk[first - low : last - low])
 
-    def close(self) -> None:
-        self._file.close()
+    def close(self) -> OSError | None:
+        """Closes the file; the error of writing what was buffered, if any (a full disk, most likely)."""
+        try:
+            self._file.close()
+        except OSError as exc:
+            return exc
+        return None
 
 
 @dataclass(frozen=True)
