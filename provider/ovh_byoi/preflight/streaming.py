@@ -2,7 +2,8 @@
 
 Reads go into a fixed pool of buffers, each handed to every consumer (the hash, the spool) on the consumer's
 own thread, and reused once all of them are done with it. `hashlib` releases the GIL while it hashes a large
-buffer, so the next read overlaps the hashing, and no byte is copied but by the read itself.
+buffer, so the next read overlaps the hashing, and no byte is copied but by the read itself. (Reading and
+hashing a local file on one thread spends less CPU, but took longer on a busy two-core machine.)
 """
 
 from __future__ import annotations
