@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,10 +53,13 @@ def full_findings(check: FullCheck, layout: Layout, started: ImagePass | None) -
     try:
         scratch_directory = tempfile.TemporaryDirectory(prefix="ovh-byoi-preflight-")
     except OSError as exc:
+        if started is not None:
+            # Never leave the pass reading on after this call has returned.
+            with contextlib.suppress(*check.source.transfer_errors):
+                started.finish()
         return [_no_room(exc)]
     with scratch_directory as scratch_name:
         scratch = Path(scratch_name)
-        inside: list[Problem] | None = None
         if started is not None:
             # The image is readable where it is: look inside while the pass hashes it.
             inside = _inside_findings(check, layout, None, scratch, want_efi)
@@ -65,7 +69,7 @@ def full_findings(check: FullCheck, layout: Layout, started: ImagePass | None) -
         except OSError as exc:
             return [_no_room(exc)]
         image_pass = ImagePass(check.source, _algorithm(check), spool, check.probe.size, check.progress)
-        return _after_pass(check, layout, image_pass, spool, inside, scratch, want_efi)
+        return _after_pass(check, layout, image_pass, spool, None, scratch, want_efi)
 
 
 def _after_pass(
