@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,36 +39,26 @@ class FullCheck:
     progress: Progress | None
 
 
-def start_local_pass(check: FullCheck) -> ImagePass | None:
-    """For a local file (nothing to spool), the pass that can start before its first bytes are inspected."""
-    if check.source.local_path is None:
-        return None
-    return ImagePass(check.source, _algorithm(check), None, check.probe.size, check.progress)
-
-
-def full_findings(check: FullCheck, layout: Layout, started: ImagePass | None) -> list[Problem]:
-    """The problems only the whole image shows; ``started`` is the pass `start_local_pass` began, if any."""
+def full_findings(check: FullCheck, layout: Layout) -> list[Problem]:
+    """The problems only the whole image shows."""
     want_efi = bool(check.efi_path) and layout.real_format is not None
     try:
         scratch_directory = tempfile.TemporaryDirectory(prefix="ovh-byoi-preflight-")
     except OSError as exc:
-        if started is not None:
-            # Never leave the pass reading on after this call has returned.
-            with contextlib.suppress(*check.source.transfer_errors):
-                started.finish()
         return [_no_room(exc)]
     with scratch_directory as scratch_name:
         scratch = Path(scratch_name)
-        if started is not None:
-            # The image is readable where it is: look inside while the pass hashes it.
-            inside = _inside_findings(check, layout, None, scratch, want_efi)
-            return _after_pass(check, layout, started, None, inside, scratch, want_efi)
         try:
             spool = _plan_spool(check.source, layout, scratch, want_efi)
         except OSError as exc:
             return [_no_room(exc)]
         image_pass = ImagePass(check.source, _algorithm(check), spool, check.probe.size, check.progress)
-        return _after_pass(check, layout, image_pass, spool, None, scratch, want_efi)
+        inside = None
+        if check.source.local_path is not None:
+            # The image is readable where it is: qemu-img and mtools look inside it while it is hashed (they
+            # run as other processes, so this thread waits for them without holding the GIL).
+            inside = _inside_findings(check, layout, None, scratch, want_efi)
+        return _after_pass(check, layout, image_pass, spool, inside, scratch, want_efi)
 
 
 def _after_pass(

@@ -11,7 +11,7 @@ from ovh_byoi.redaction import redact
 from ovh_byoi.spec import Problem, check_inputs
 
 from . import CHECK_LEVELS
-from .full import Checksum, FullCheck, full_findings, start_local_pass
+from .full import Checksum, FullCheck, full_findings
 from .layout import inspect_head
 from .sizes import Disk, size_findings
 from .sources import Source, source_for
@@ -73,10 +73,9 @@ def _image_findings(request: Request, source: Source, checksum: Checksum | None)
     check = FullCheck(
         source, probe, checksum, request.efi_bootloader_path, disk, request.memory_bytes, request.progress
     )
-    started = start_local_pass(check) if request.level == "full" else None
     layout = inspect_head(probe.head, request.image_type, source.display)
     findings = [*probe.findings, *layout.findings]
     findings.extend(size_findings(layout, probe.size, disk, request.memory_bytes))
     if request.level == "full":
-        findings.extend(full_findings(check, layout, started))
+        findings.extend(full_findings(check, layout))
     return findings
