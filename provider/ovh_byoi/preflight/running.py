@@ -70,12 +70,12 @@ def _image_findings(request: Request, source: Source, checksum: Checksum | None)
     if probe.head is None:
         return probe.findings
     disk = Disk(request.disk_bytes, request.disk_groups, request.disk_group_id)
-    check = FullCheck(
-        source, probe, checksum, request.efi_bootloader_path, disk, request.memory_bytes, request.progress
-    )
     layout = inspect_head(probe.head, request.image_type, source.display)
     findings = [*probe.findings, *layout.findings]
     findings.extend(size_findings(layout, probe.size, disk, request.memory_bytes))
     if request.level == "full":
+        check = FullCheck(
+            source, probe, checksum, request.efi_bootloader_path, disk, request.memory_bytes, request.progress
+        )
         findings.extend(full_findings(check, layout))
     return findings
