@@ -31,7 +31,7 @@ BASIC_AUTH = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".
 
 @pytest.fixture(scope="session")
 def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The images the seed guide's error table is about, built once per session."""
+    """The images behind OVH's failure texts (the catalog in ovh_byoi.errors), built once per session."""
     root = tmp_path_factory.mktemp("images")
     built = {
         "debian.raw": build_image(root / "debian.raw", efi_files=EFI_FILES),

@@ -20,8 +20,8 @@ from ovh_byoi.errors import (
 )
 from ovh_byoi.preflight import Finding
 
-# Every failure text of the seed guide's table, and the older ones, as OVH writes them (placeholders filled),
-# with words the fix must contain.
+# Every failure text of the catalog in ovh_byoi.errors, and the older ones, as OVH writes them (placeholders
+# filled), with words the fix must contain.
 GUIDE_TEXTS = [
     (
         "Please provide checkSum AND checkSumType or none of them",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +138,15 @@ def test_a_damaged_qcow2_is_caught_by_qemu_img_check(
     assert finding.fix == fix_for("Can't write qcow2 on disk")
     # The quick check reads only the header, which is intact.
     assert full(url, "qcow2", level="quick") == []
+
+
+@pytest.mark.parametrize("where", ["http", "local"])
+def test_no_usable_temporary_directory_is_a_finding_not_a_traceback(
+    image_server: ImageServer, images: dict[str, Path], where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What TMPDIR pointing at a directory that is gone amounts to.
+    monkeypatch.setattr(tempfile, "tempdir", str(images["debian.raw"].parent / "gone"))
+    url = image_server.url("debian.qcow2") if where == "http" else str(images["debian.qcow2"])
+    finding = only(full(url, "qcow2"))
+    assert finding.field == "image_url"
+    assert "TMPDIR" in finding.fix

@@ -151,13 +151,23 @@ def test_credentials_in_the_url_never_appear_in_findings(image_server: ImageServ
 
 
 def test_a_checksum_type_without_checksum_is_reported_even_in_quick(image_server: ImageServer) -> None:
+    # The resource's own rule, as `pulumi preview` reports it, quoting what OVH would answer.
     finding = only(quick(image_server.url("debian.raw"), image_checksum_type="sha512"))
-    assert finding.fix == fix_for("Please provide checkSum AND checkSumType or none of them")
+    assert finding.field == "image_checksum_type"
+    assert "Please provide checkSum AND checkSumType" in finding.message
+    assert "image_checksum" in finding.fix
 
 
 def test_a_checksum_of_no_known_length_is_reported(image_server: ImageServer) -> None:
     finding = only(quick(image_server.url("debian.raw"), image_checksum="abc123"))
-    assert finding.field == "image_checksum_type"
+    assert finding.field == "image_checksum"
+    assert "sha512 (128)" in finding.message
+
+
+def test_a_checksum_of_the_wrong_length_for_its_type_is_reported(image_server: ImageServer) -> None:
+    finding = only(quick(image_server.url("debian.raw"), image_checksum="0" * 64, image_checksum_type="md5"))
+    assert finding.field == "image_checksum"
+    assert "md5" in finding.message and "32" in finding.message
 
 
 def test_findings_are_reported_all_at_once(image_server: ImageServer) -> None:
@@ -168,7 +178,7 @@ def test_findings_are_reported_all_at_once(image_server: ImageServer) -> None:
         disk_bytes=1024 * 1024,
         memory_bytes=3 * GIB,
     )
-    assert {finding.field for finding in findings} == {"image_type", "image_checksum", "image_url"}
+    assert {finding.field for finding in findings} == {"image_type", "image_checksum_type", "image_url"}
     assert len(findings) == 4
 
 
