@@ -74,9 +74,13 @@ class Said:
         for secret in (emulator.application_secret, emulator.consumer_key, emulator.application_key):
             text = text.replace(secret, "<redacted>")
         lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
-        # An error's own lines say more than the source excerpt or the summary that follow them.
-        errors = [line for line in lines if "error" in line.lower()]
-        return " / ".join(line[:240] for line in (errors[:count] or lines[-count:]))
+        # What the tool says of the failure (Terraform's `Error: ...`, the provider's exception and the
+        # lines after it) says more than the source excerpt, traceback or summary around it.
+        raised = [number for number, line in enumerate(lines) if "Error: " in line]
+        if raised:
+            return " / ".join(line[:240] for line in lines[raised[0] : raised[0] + count])
+        said = [line for line in lines if "drift" in line.lower() or "error:" in line.lower()]
+        return " / ".join(line[:240] for line in (said[:count] or lines[-count:]))
 
 
 @dataclass
