@@ -114,6 +114,7 @@ class Installs:
 
 
 def measure(minutes: int, *, speed: float, count: int, work: Path) -> Installs:
+    # Long: the emulator, the image server and the provider processes of one measurement share one block.
     image = images(work / "images")["small.qcow2"]
     servers = server_names(count)
     # Each install's download ends a little later than the one before (SPREAD OVH seconds in all): the
@@ -189,6 +190,7 @@ def terraform_measured() -> tuple[float, float] | None:
 
 
 def figure(*, speed: float = 20.0, count: int = 4, minutes: tuple[int, ...] = (10, 40)) -> Figure:
+    # Long: the table's columns, its rows and its notes read best together.
     fig = Figure(
         1,
         "Detection latency and API calls per install",

@@ -287,6 +287,36 @@ def figure(
             for tool in (TERRAFORM, OURS) if missing is None else (OURS,):
                 fig.behaviour.append(scenario(tool, name, speed=scenario_speed, work=work))
                 print(f"   {fig.behaviour[-1]}", flush=True)
+    _fill(fig, results, missing, speed=speed, scenario_speed=scenario_speed, sizes=sizes)
+    if json_path is not None:
+        document = {
+            "figure": 7,
+            "speed": speed,
+            "scenario_speed": scenario_speed,
+            "sizes": list(sizes),
+            "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load": [round(v, 2) for v in os.getloadavg()],
+            "tools": results,
+            "behaviour": [
+                dict(zip(PeersFigure.BEHAVIOUR_COLUMNS, row, strict=True)) for row in fig.behaviour
+            ],
+            "not_run": ([missing] if missing else []) + [PULUMI_OVH],
+            "verdict": fig.verdict,
+        }
+        json_path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    return fig
+
+
+def _fill(
+    fig: PeersFigure,
+    results: list[dict[str, Any]],
+    missing: str | None,
+    *,
+    speed: float,
+    scenario_speed: float,
+    sizes: tuple[int, ...],
+) -> None:
+    """The performance rows, the verdict and the notes."""
     for result in results:
         walls = [result["wall_s"].get(str(size), "") for size in sizes]
         fig.rows.append(
@@ -313,23 +343,6 @@ def figure(
         "and 10 s, 5 s on average over installs of every length; figure 1 samples ours over many lengths."
     )
     fig.notes.append(PULUMI_OVH)
-    if json_path is not None:
-        document = {
-            "figure": 7,
-            "speed": speed,
-            "scenario_speed": scenario_speed,
-            "sizes": list(sizes),
-            "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "load": [round(v, 2) for v in os.getloadavg()],
-            "tools": results,
-            "behaviour": [
-                dict(zip(PeersFigure.BEHAVIOUR_COLUMNS, row, strict=True)) for row in fig.behaviour
-            ],
-            "not_run": ([missing] if missing else []) + [PULUMI_OVH],
-            "verdict": fig.verdict,
-        }
-        json_path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-    return fig
 
 
 def _verdict(results: list[dict[str, Any]]) -> str:

@@ -177,7 +177,13 @@ def _outcomes(rows: list[dict[str, Any]]) -> str:
 def _says(row: dict[str, Any]) -> str:
     if row["scenario"] not in BEHAVIOUR_ROWS[1][1]:
         return ""
-    said = str(row["last lines it wrote"]).replace("|", "\\|").replace("`", "'")
+    # The summary line, without the progress and timing lines around it.
+    parts = str(row["last lines it wrote"]).split(" / ")
+    noise = ("Duration:", "Still ", "complete after", "OpenTofu has compared", "found no")
+    kept = [
+        part for part in parts if part != "Resources:" and not any(word in part for word in noise)
+    ] or parts
+    said = " / ".join(kept).replace("|", "\\|").replace("`", "'")
     return f", `{said if len(said) <= 60 else said[:57] + '...'}`"
 
 

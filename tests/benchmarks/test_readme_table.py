@@ -52,7 +52,7 @@ def test_the_generator_rewrites_only_the_block_and_is_stable(tmp_path: Path) -> 
     assert "| A 10-minute install's end noticed after (median) |" in written
     assert "| `pulumi preview` of 200 servers |" in written
     for scenario in committed_data()["behaviour"]:
-        assert f"| {scenario['scenario']} |" in written
+        assert f"{scenario['scenario']}: exit {scenario['exit']}, " in written
     assert (
         readme_table.main(
             ["--readme", str(readme), "--data", str(data), "--results", str(results), "--check"]
