@@ -11,7 +11,10 @@
 4. provider cold start to the first Check answered;
 5. full preflight hashing rate against sha512sum, and peak memory (benchmarks/preflight_bench.py);
 6. requests per minute per consumer key and completion latency of 1, 10, 64 and 200 installs at once under
-   OVH's rate limit (the emulator's realistic mode).
+   OVH's rate limit (the emulator's realistic mode);
+7. side by side with OVH's Terraform provider under OpenTofu: requests, latency, wall time of 1, 8 and 64
+   servers, and what each tool does when things go wrong (writes peers.json beside the report, from which
+   `python -m benchmarks.readme_table` rewrites README.md's comparison).
 
 Every figure is measured against its baseline in the same run, on real provider processes and the local OVH
 API emulator. Not a test: the figures depend on the machine and on what else it runs (its load average is
@@ -29,13 +32,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import cold_start, detection, fleets, preflight, preview, request_budget
+from . import cold_start, detection, fleets, peers, preflight, preview, request_budget
 from .common import ROOT, Figure, machine
 
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "RESULTS.md"
 
 
-def plan(quick: bool) -> dict[int, Callable[[], Figure]]:
+def plan(quick: bool, output: Path = DEFAULT_OUTPUT) -> dict[int, Callable[[], Figure]]:
+    peers_json = output.with_name("peers.json")
     if quick:
         return {
             1: lambda: detection.figure(speed=40, count=2),
@@ -44,6 +48,7 @@ def plan(quick: bool) -> dict[int, Callable[[], Figure]]:
             4: lambda: cold_start.figure(runs=3),
             5: lambda: preflight.figure(size_mib=256, runs=1),
             6: lambda: request_budget.figure(speed=60, sizes=(1, 10)),
+            7: lambda: peers.figure(speed=20, sizes=(1, 8), json_path=peers_json),
         }
     return {
         1: lambda: detection.figure(speed=10, count=8),
@@ -52,6 +57,7 @@ def plan(quick: bool) -> dict[int, Callable[[], Figure]]:
         4: lambda: cold_start.figure(runs=7),
         5: lambda: preflight.figure(size_mib=1024, runs=3),
         6: lambda: request_budget.figure(speed=60, sizes=(1, 10, 64, 200)),
+        7: lambda: peers.figure(speed=10, sizes=(1, 8, 64), json_path=peers_json),
     }
 
 
@@ -83,12 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the report")
     options = parser.parse_args(argv)
-    figures_to_run = plan(options.quick)
+    figures_to_run = plan(options.quick, options.output)
     if options.only:
         wanted = {int(number) for number in options.only.split(",")}
         unknown = wanted - set(figures_to_run)
         if unknown:
-            parser.error(f"no figure {', '.join(map(str, sorted(unknown)))}; figures are 1 to 6")
+            parser.error(f"no figure {', '.join(map(str, sorted(unknown)))}; figures are 1 to 7")
         figures_to_run = {number: run for number, run in figures_to_run.items() if number in wanted}
 
     started = time.time()
