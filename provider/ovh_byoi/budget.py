@@ -7,10 +7,18 @@ reinstall journal (`budget.sqlite` in `OVH_BYOI_JOURNAL`'s folder), keyed by a h
 key (never the key).
 
 The bucket holds at most `BURST` tokens and gains `OVH_BYOI_REQUESTS_PER_MINUTE` (default 45) a minute, so no
-minute ever sees more than 45 + 10 = 55 requests. Requests that decide when an install is noticed to have
-ended ("urgent", the default) may take any token; routine polls far from an install's expected end are
-"relaxed": they leave `RESERVE` tokens to urgent ones, so that a contended budget is spent where latency
-matters. The budget counts OVH time: it refills `OVH_BYOI_TIME_SCALE` times faster under a compressed clock.
+minute ever sees more than 45 + 10 = 55 requests. The budget counts OVH time: it refills
+`OVH_BYOI_TIME_SCALE` times faster under a compressed clock.
+
+Tokens are granted in turn, never raced for: a request that cannot go at once writes itself into a queue in
+the same file and goes when every request ahead of it has had its token. With each install waiting for one
+request at a time, N installs sharing the budget are each served once every N / rate: the fairest share.
+The queue is ordered by arrival, with three exceptions: a `prompt()` request (the second read of one look at
+OVH, which decides that an install has ended) goes before all; a `relaxed()` one (a routine poll far from an
+install's expected end) counts as arriving `RELAXED_HANDICAP` later and leaves `RESERVE` tokens to others.
+A waiter rewrites its heartbeat at least every `HEARTBEAT` seconds; one whose process has died is dropped
+from the queue (its process is gone, or, for a process of another machine or container, its heartbeat is
+`EXPIRY` seconds old), so a killed provider never holds the fleet up.
 
 A budget that cannot be used (a read-only folder, a broken file) lets requests go unmetered: it must never
 stop an install; OVH's 429 answers are honoured anyway.
@@ -20,9 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import enum
 import hashlib
 import os
-import random
 import sqlite3
 import sys
 import time
@@ -40,6 +48,7 @@ __all__ = [
     "RequestBudget",
     "budget_path",
     "per_minute",
+    "prompt",
     "relaxed",
 ]
 
@@ -48,29 +57,60 @@ BUDGET_ENV: Final = "OVH_BYOI_REQUESTS_PER_MINUTE"
 DEFAULT_PER_MINUTE: Final = 45.0
 BURST: Final = 10.0
 RESERVE: Final = 3.0
-# Longest nap while waiting for a token (OVH seconds): a waiter re-reads the bucket at least this often.
-LONGEST_NAP: Final = 5.0
+# OVH seconds a relaxed request counts as arriving later than it does: urgent ones overtake it, but only so
+# far (it is never starved).
+RELAXED_HANDICAP: Final = 20.0
+# Real seconds: a waiter's heartbeat period, and how old a heartbeat may get before its waiter is dropped.
+HEARTBEAT: Final = 1.0
+EXPIRY: Final = 15.0
 
-_URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("ovh_byoi_urgent", default=True)
+
+class _Urgency(enum.IntEnum):
+    PROMPT = 0
+    URGENT = 1
+    RELAXED = 2
+
+
+_URGENCY: contextvars.ContextVar[_Urgency] = contextvars.ContextVar(
+    "ovh_byoi_urgency", default=_Urgency.URGENT
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (
     key TEXT PRIMARY KEY,
     tokens REAL NOT NULL,
-    updated REAL NOT NULL,
-    waiting INTEGER NOT NULL DEFAULT 0
+    updated REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS waiters (
+    ticket INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    due REAL NOT NULL,
+    pid INTEGER NOT NULL,
+    seen REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS waiters_in_turn ON waiters (key, rank, due, ticket);
 """
 
 
 @contextlib.contextmanager
-def relaxed() -> Iterator[None]:
-    """Requests made inside leave the reserve to urgent ones (routine polls far from an expected end)."""
-    token = _URGENT.set(False)
+def _urgency(level: _Urgency) -> Iterator[None]:
+    token = _URGENCY.set(level)
     try:
         yield
     finally:
-        _URGENT.reset(token)
+        _URGENCY.reset(token)
+
+
+def relaxed() -> contextlib.AbstractContextManager[None]:
+    """Requests made inside leave the reserve to urgent ones (routine polls far from an expected end)."""
+    return _urgency(_Urgency.RELAXED)
+
+
+def prompt() -> contextlib.AbstractContextManager[None]:
+    """Requests made inside go before every waiting one: the second read of a look that has just had its
+    token, so that noticing an end costs one turn of the queue, not two."""
+    return _urgency(_Urgency.PROMPT)
 
 
 def per_minute(environ: Mapping[str, str] = os.environ) -> float:
@@ -84,6 +124,16 @@ def per_minute(environ: Mapping[str, str] = os.environ) -> float:
 
 def budget_path(environ: Mapping[str, str] = os.environ) -> Path:
     return default_path(environ).with_name("budget.sqlite")
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 class RequestBudget:
@@ -104,6 +154,8 @@ class RequestBudget:
         # Tokens per real second.
         self.rate = requests_per_minute / 60.0 * scale
         self.scale = scale
+        self.burst = BURST
+        self.reserve = min(RESERVE, self.burst - 1.0)
         self._sleep = sleep
         self._now = now
         self.broken: str | None = None
@@ -125,55 +177,100 @@ class RequestBudget:
         db.executescript(_SCHEMA)
         return db
 
-    def _try(self, db: sqlite3.Connection, urgent: bool, queued: bool) -> tuple[bool, float, int]:
-        """Takes a token if the bucket allows: (taken, tokens left, processes waiting)."""
+    def _tokens(self, db: sqlite3.Connection, now: float) -> tuple[float, float]:
+        """(tokens in the bucket now, the time they are counted at); call inside a transaction."""
+        row = db.execute("SELECT tokens, updated FROM buckets WHERE key=?", (self.key,)).fetchone()
+        tokens, updated = row if row else (self.burst, now)
+        # Never moved back: a refill counted from an older time would count twice.
+        now = max(now, updated)
+        return min(self.burst, tokens + max(0.0, now - updated) * self.rate), now
+
+    def _forget_the_dead(self, db: sqlite3.Connection, now: float) -> None:
+        db.execute("DELETE FROM waiters WHERE key=? AND seen < ?", (self.key, now - EXPIRY))
+        others = db.execute(
+            "SELECT DISTINCT pid FROM waiters WHERE key=? AND pid != ?", (self.key, os.getpid())
+        ).fetchall()
+        for (pid,) in others:
+            if _process_gone(pid):
+                db.execute("DELETE FROM waiters WHERE key=? AND pid=?", (self.key, pid))
+
+    def _stay_queued(
+        self, db: sqlite3.Connection, ticket: int | None, rank: int, due: float, now: float
+    ) -> int:
+        """Writes the heartbeat of a waiting request, or queues it; returns its ticket."""
+        # A ticket dropped by another process that took its waiter for dead (a heartbeat held up by a loaded
+        # machine) is queued again at the same place.
+        if (
+            ticket is not None
+            and db.execute("UPDATE waiters SET seen=? WHERE ticket=?", (now, ticket)).rowcount
+        ):
+            return ticket
+        queued = db.execute(
+            "INSERT INTO waiters (key, rank, due, pid, seen) VALUES (?, ?, ?, ?, ?)",
+            (self.key, rank, due, os.getpid(), now),
+        ).lastrowid
+        assert queued is not None
+        return queued
+
+    def _turn(
+        self, db: sqlite3.Connection, ticket: int | None, rank: int, due: float
+    ) -> tuple[int | None, float]:
+        """One look at the queue, in one transaction: takes a token if it is this request's turn.
+
+        Returns (the request's ticket, None once it has its token; real seconds until its turn may come).
+        """
         db.execute("BEGIN IMMEDIATE")
-        # Read under the lock, and never moved back: a refill counted from an older time would count twice.
-        now = self._now()
         try:
-            row = db.execute(
-                "SELECT tokens, updated, waiting FROM buckets WHERE key=?", (self.key,)
+            now = self._now()
+            tokens, counted_at = self._tokens(db, now)
+            self._forget_the_dead(db, now)
+            (ahead,) = db.execute(
+                "SELECT COUNT(*) FROM waiters WHERE key=? AND (rank < ? OR (rank = ? AND "
+                "(due < ? OR (due = ? AND ticket < ?))))",
+                (self.key, rank, rank, due, due, ticket if ticket is not None else 1 << 62),
             ).fetchone()
-            tokens, updated, waiting = row if row else (BURST, now, 0)
-            now = max(now, updated)
-            tokens = min(BURST, tokens + max(0.0, now - updated) * self.rate)
-            if tokens >= BURST:
-                # A full bucket: nobody is waiting (a count left by a killed process is forgotten).
-                waiting = 1 if queued else 0
-            floor = 1.0 if urgent else 1.0 + RESERVE
-            taken = tokens >= floor
-            if taken:
+            # Every request ahead has a token set aside for it; a relaxed one also leaves the reserve.
+            needed = ahead + 1.0 + (self.reserve if rank == _Urgency.RELAXED else 0.0)
+            if tokens >= needed:
                 tokens -= 1.0
-            change = (-1 if queued else 0) if taken else (0 if queued else 1)
-            waiting = max(0, waiting + change)
+                if ticket is not None:
+                    db.execute("DELETE FROM waiters WHERE ticket=?", (ticket,))
+                ticket = None
+                wait = 0.0
+            else:
+                ticket = self._stay_queued(db, ticket, rank, due, now)
+                wait = (needed - tokens) / self.rate
             db.execute(
-                "INSERT OR REPLACE INTO buckets (key, tokens, updated, waiting) VALUES (?, ?, ?, ?)",
-                (self.key, tokens, now, waiting),
+                "INSERT OR REPLACE INTO buckets (key, tokens, updated) VALUES (?, ?, ?)",
+                (self.key, tokens, counted_at),
             )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return taken, tokens, waiting
+        return ticket, wait
 
     def take(self) -> float:
-        """Waits until the budget allows one more request; returns the real seconds waited."""
+        """Waits for this request's turn in the budget; returns the real seconds waited."""
         if self.broken is not None:
             return 0.0
-        urgent = _URGENT.get()
+        urgency = _URGENCY.get()
         started = self._now()
-        queued = False
+        due = started + (RELAXED_HANDICAP / self.scale if urgency == _Urgency.RELAXED else 0.0)
+        ticket: int | None = None
         try:
             with contextlib.closing(self._connect()) as db:
-                while True:
-                    taken, tokens, waiting = self._try(db, urgent, queued)
-                    if taken:
-                        return self._now() - started
-                    queued = True
-                    floor = 1.0 if urgent else 1.0 + RESERVE
-                    # Those already waiting go first, on average: spread the wake-ups over their turns.
-                    turns = max(floor - tokens, 1.0) + random.uniform(0, max(waiting - 1, 0))
-                    self._sleep(min(turns / self.rate, LONGEST_NAP / self.scale))
+                try:
+                    while True:
+                        ticket, wait = self._turn(db, ticket, int(urgency), due)
+                        if ticket is None:
+                            return self._now() - started
+                        self._sleep(min(wait, HEARTBEAT))
+                finally:
+                    if ticket is not None:
+                        # Interrupted while waiting: leave the queue at once rather than at expiry.
+                        with contextlib.suppress(sqlite3.Error):
+                            db.execute("DELETE FROM waiters WHERE ticket=?", (ticket,))
         except (OSError, sqlite3.Error) as exc:
             # Never stop an install for want of a budget file: go unmetered, OVH's 429s are still honoured.
             self.broken = f"{self.path}: {exc}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, NoReturn
 
-from .budget import relaxed
+from .budget import prompt, relaxed
 from .errors import ByoiError
 from .ovh_api import InstallStatus, OvhApi, Task
 
@@ -185,8 +185,9 @@ class TaskWatcher:
             if step is not None and (self._step_seen is None or self._step_seen[0] != step):
                 self._step_seen = (step, now)
         if status is None or status.current is None or status.failed_step is not None:
-            # The steps say it may be over; the task is the authority.
-            self._read_task()
+            # The steps say it may be over; the task is the authority (asked in the same turn of the budget).
+            with prompt():
+                self._read_task()
         return self._ended()
 
     def _per_step(self, status: InstallStatus) -> float | None:

@@ -1,0 +1,119 @@
+"""The request budget shared by every provider process of a machine: tokens go in turn, real processes share
+them evenly, and a killed process's place in the queue is given up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+from ovh_byoi.budget import BURST, RequestBudget, prompt
+
+from .test_fidelity import FakeTime
+
+PROVIDER = Path(__file__).resolve().parents[2] / "provider"
+
+# A worker process: `threads` threads each take tokens and append their name to `log`, one line a token,
+# until `log` holds `total` lines.
+WORKER = textwrap.dedent(
+    """
+    import os, sys, threading
+    from pathlib import Path
+    from ovh_byoi.budget import RequestBudget
+
+    db, log, name, threads, total, per_minute = sys.argv[1:7]
+
+    def work(thread: int) -> None:
+        budget = RequestBudget(Path(db), "ck", requests_per_minute=float(per_minute))
+        while True:
+            budget.take()
+            fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            os.write(fd, f"{name}-{thread}\\n".encode())
+            os.close(fd)
+            if len(Path(log).read_text().splitlines()) >= int(total):
+                return
+
+    pool = [threading.Thread(target=work, args=(n,)) for n in range(int(threads))]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    """
+)
+
+
+def spawn(*args: object) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(PROVIDER)}
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, *map(str, args)], env=env, stdout=subprocess.PIPE, text=True
+    )
+
+
+def test_processes_sharing_a_small_budget_are_served_in_turn(tmp_path: Path) -> None:
+    """Four processes of two threads each, every thread asking again as soon as it is served: each gets its
+    fair share (a race for tokens lets some threads take turns from others)."""
+    db, log = tmp_path / "budget.sqlite", tmp_path / "served"
+    total = int(BURST) + 40
+    workers = [spawn(db, log, f"p{n}", 2, total, 300) for n in range(4)]
+    for worker in workers:
+        assert worker.wait(timeout=120) == 0
+    # The burst goes to whoever comes first; after it, tokens go round the eight waiting threads.
+    after_burst = log.read_text().splitlines()[int(BURST) : total]
+    served = Counter(after_burst)
+    assert len(served) == 8, served
+    assert max(served.values()) - min(served.values()) <= 2, served
+
+
+def test_a_prompt_request_goes_before_those_waiting(tmp_path: Path) -> None:
+    clock = FakeTime()
+
+    def budget() -> RequestBudget:
+        return RequestBudget(
+            tmp_path / "budget.sqlite", "ck", requests_per_minute=60, sleep=clock.sleep, now=lambda: clock.now
+        )
+
+    first, second = budget(), budget()
+    for _ in range(int(BURST)):
+        first.take()
+    waited: dict[str, float] = {}
+
+    def sleep_while_another_asks(seconds: float) -> None:
+        # While `first` waits in the queue, `second` asks promptly: it needs only the next token.
+        if not waited:
+            with prompt():
+                waited["second"] = second.take()
+        clock.sleep(seconds)
+
+    first._sleep = sleep_while_another_asks
+    waited["first"] = first.take()
+    assert waited["second"] <= 1.0, "the prompt request had the first token"
+    assert waited["first"] >= 2.0, "the waiting request had the next one"
+
+
+def queued(db: sqlite3.Connection) -> int:
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM waiters").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_a_killed_process_gives_up_its_place_in_the_queue(tmp_path: Path) -> None:
+    db = tmp_path / "budget.sqlite"
+    budget = RequestBudget(db, "ck", requests_per_minute=600)
+    # A slow budget: the killed process waits a long time for its token, past the end of the test.
+    slow = spawn(db, tmp_path / "unused", "slow", 1, 10**6, 0.001)
+    with sqlite3.connect(db, timeout=30) as check:
+        # A guard against a hang, not a measure: the worker queues within its first second.
+        give_up = time.monotonic() + 60
+        while not queued(check):
+            assert time.monotonic() < give_up, "the worker never waited in the budget's queue"
+        os.kill(slow.pid, signal.SIGKILL)
+        slow.wait()
+        budget.take()
+        assert check.execute("SELECT COUNT(*) FROM waiters").fetchone()[0] == 0
