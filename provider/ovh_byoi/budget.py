@@ -63,6 +63,9 @@ RELAXED_HANDICAP: Final = 20.0
 # Real seconds: a waiter's heartbeat period, and how old a heartbeat may get before its waiter is dropped.
 HEARTBEAT: Final = 1.0
 EXPIRY: Final = 15.0
+# Real seconds: the shortest wait. A shortfall of a rounding error would otherwise ask for a sleep too short
+# to move the clock, and the waiter would look again forever.
+SHORTEST_WAIT: Final = 0.001
 
 
 class _Urgency(enum.IntEnum):
@@ -265,7 +268,7 @@ class RequestBudget:
                         ticket, wait = self._turn(db, ticket, int(urgency), due)
                         if ticket is None:
                             return self._now() - started
-                        self._sleep(min(wait, HEARTBEAT))
+                        self._sleep(min(max(wait, SHORTEST_WAIT), HEARTBEAT))
                 finally:
                     if ticket is not None:
                         # Interrupted while waiting: leave the queue at once rather than at expiry.
