@@ -11,6 +11,7 @@ The CLI comes from `scripts/get-pulumi` (run by `scripts/bootstrap`), linked int
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -39,6 +40,7 @@ COMMAND_TIMEOUT = 240
 # A program whose resources a test declares through the environment (`PulumiStack.declare`): values passed
 # that way reach the provider as the program's inputs and never the stack config, which the engine stores.
 RESOURCES_PROGRAM = """\
+import contextlib
 import json
 import os
 
@@ -289,11 +291,36 @@ class PulumiStack:
 
     @staticmethod
     def kill(process: subprocess.Popen[str], signum: signal.Signals = signal.SIGKILL) -> str:
-        """Sends `signum` to the whole process group (CLI, language host, program, providers), as a dead CI
-        runner or a terminal closing would; returns what the CLI had printed."""
+        """Sends `signum` to the CLI and every process under it (language host, program, providers), as a
+        dead CI runner does to its job; returns what the CLI had printed."""
+        # The CLI starts its plugins in process groups of their own: signalling its group alone would leave
+        # the language host and the providers running, orphaned, after the test.
+        family = descendants(process.pid)
         os.killpg(process.pid, signum)
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
         output, _ = process.communicate(timeout=COMMAND_TIMEOUT)
         return output
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes started, directly or not, by `pid` (read from /proc), children first."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name, in parentheses, may hold spaces: the parent pid is the second field after it.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
 
 
 def documented_stack(source: Path, work: Path, stack: str, *, emulator: Any, **config: Any) -> PulumiStack:
