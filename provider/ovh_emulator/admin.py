@@ -27,7 +27,7 @@ from .core import (
     json_answer,
 )
 from .faults import spec_errors
-from .installs import BYOI_TEMPLATES
+from .plan import BYOI_TEMPLATES
 from .store import Server
 from .untrusted import Unparsable, parse_json
 

@@ -18,7 +18,8 @@ from aiohttp import web
 
 from .auth import Credentials
 from .faults import Faults
-from .installs import BYOI_TEMPLATES, Installer, new_steps
+from .installs import Installer
+from .plan import BYOI_TEMPLATES, new_steps
 from .store import Install, Server, Store, Task
 
 __all__ = [

@@ -23,7 +23,7 @@ from .core import (
     json_answer,
     not_found,
 )
-from .installs import BYOI_TEMPLATES, PLAN
+from .plan import BYOI_TEMPLATES, PLAN
 from .store import Install, Server, Task
 from .untrusted import Unparsable, parse_int, parse_json
 
