@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from ovh_byoi.errors import fix_for
 from ovh_emulator.testing import RunningEmulator
 from preflight.conftest import BASIC_AUTH, ImageServer
+from testkit.polling import wait_until
 
 from .conftest import Outcome, reinstalls_requested
 
@@ -39,13 +39,6 @@ def install(run: Run, image_url: str, image_type: str, *extra: str, server: str 
         "--yes",
         *extra,
     )
-
-
-def wait_until(condition: Callable[[], bool], *, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        time.sleep(0.02)
 
 
 def history(emulator: RunningEmulator, server: str = SERVER) -> list[dict[str, object]]:
@@ -79,7 +72,11 @@ def test_a_good_image_installs_once(
     command.start()
     emulator.wait_until_held(1)
     polls = emulator.stats().get(INSTALL_STATUS, 0)
-    wait_until(lambda: emulator.stats().get(INSTALL_STATUS, 0) > polls, what="a look at the install's steps")
+    wait_until(
+        lambda: emulator.stats().get(INSTALL_STATUS, 0) > polls,
+        what="a look at the install's steps",
+        timeout=60,
+    )
     emulator.release()
     command.join(timeout=120)
 
