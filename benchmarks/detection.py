@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ovh_byoi.provider import ByoiProvider
-from ovh_emulator.installs import INIT_SECONDS, PLAN, TODO_SECONDS
+from ovh_emulator.installs import INIT_SECONDS, TODO_SECONDS
+from ovh_emulator.plan import PLAN
 from ovh_emulator.testing import start_emulator
 from testkit.provider_process import ProviderProcess
 from testkit.pulumi_cli import emulator_credentials as stack_config

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 from aiohttp import web
 
+from . import views
 from .core import (
     DEFAULT_BOOT_MODE,
     DEFAULT_DISK_BYTES,
@@ -26,7 +27,7 @@ from .core import (
     json_answer,
 )
 from .faults import spec_errors
-from .installs import BYOI_TEMPLATES
+from .plan import BYOI_TEMPLATES
 from .store import Server
 from .untrusted import Unparsable, parse_json
 
@@ -113,7 +114,7 @@ async def admin_add_server(request: web.Request) -> web.Response:
         if "diskGroups" in body
         else None,
     )
-    return json_answer(emulator.admin_server(server), status=201)
+    return json_answer(views.admin_server(emulator, server), status=201)
 
 
 def _admin_server(request: web.Request) -> tuple[Emulator, Server]:
@@ -131,7 +132,7 @@ async def admin_list_servers(request: web.Request) -> web.Response:
 
 async def admin_get_server(request: web.Request) -> web.Response:
     emulator, server = _admin_server(request)
-    return json_answer(emulator.admin_server(server))
+    return json_answer(views.admin_server(emulator, server))
 
 
 _OUT_OF_BAND_SCHEMA: dict[str, Any] = {
@@ -151,7 +152,7 @@ async def admin_reinstall_out_of_band(request: web.Request) -> web.Response:
     except OvhError as error:
         raise AdminError(error.status, error.message) from error
     log.info("task %s: out-of-band reinstall of %s started", task.task_id, server.service_name)
-    return json_answer(emulator.api_task(task), status=201)
+    return json_answer(views.api_task(task), status=201)
 
 
 async def admin_put_faults(request: web.Request) -> web.Response:

@@ -18,7 +18,7 @@ from .admin import ADMIN_ROUTES, IMAGE_ROUTES, AdminError
 from .auth import check_request
 from .core import API, EMULATOR, Emulator, EmulatorConfig, OvhError, emulator_of, json_answer, not_found
 from .imagework import DOWNLOAD_MARK_HEADER
-from .installs import redact_url
+from .plan import redact_url
 from .routes import API_ROUTES
 
 __all__ = ["EmulatorConfig", "build_app", "front_door", "serve"]

@@ -42,7 +42,7 @@ from typing import Any
 
 import jsonschema
 
-from .installs import PLAN
+from .plan import PLAN
 
 __all__ = [
     "DEFAULT_BUSY_ANSWER",

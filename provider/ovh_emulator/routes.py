@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import openapi
+from . import openapi, views
 from .core import (
     API,
     BYOI_REQUIRED,
@@ -23,7 +23,7 @@ from .core import (
     json_answer,
     not_found,
 )
-from .installs import BYOI_TEMPLATES, PLAN
+from .plan import BYOI_TEMPLATES, PLAN
 from .store import Install, Server, Task
 from .untrusted import Unparsable, parse_int, parse_json
 
@@ -63,7 +63,7 @@ async def get_server(request: web.Request) -> web.Response:
     if emulator.fresh(emulator.store.active_task(server.service_name, "reinstallServer")):
         # OVH's API, right after a reinstall, may not know the server it was asked to reinstall.
         raise not_found(serviceName=server.service_name)
-    return json_answer(emulator.api_server(server))
+    return json_answer(views.api_server(emulator, server))
 
 
 async def put_server(request: web.Request) -> web.Response:
@@ -82,7 +82,7 @@ async def reboot(request: web.Request) -> web.Response:
     server = emulator.server(request.match_info["serviceName"])
     task = emulator.start_reboot(server)
     log.info("task %s: hard reboot of %s", task.task_id, server.service_name)
-    return json_answer(emulator.api_task(task))
+    return json_answer(views.api_task(task))
 
 
 async def authentication_secret(request: web.Request) -> web.Response:
@@ -94,7 +94,7 @@ async def authentication_secret(request: web.Request) -> web.Response:
 
 async def get_hardware(request: web.Request) -> web.Response:
     emulator = emulator_of(request)
-    return json_answer(emulator.hardware(emulator.server(request.match_info["serviceName"])))
+    return json_answer(views.hardware(emulator.server(request.match_info["serviceName"])))
 
 
 async def _json_body(request: web.Request) -> Any:
@@ -192,7 +192,7 @@ async def reinstall(request: web.Request) -> web.Response:
         disk_group_id=disk_group_id,
     )
     log.info("task %s: %s reinstall of %s started", task.task_id, operating_system, server.service_name)
-    return json_answer(emulator.api_task(task, short=True))
+    return json_answer(views.api_task(task, short=True))
 
 
 _TASK_FUNCTIONS = openapi.load_document()["components"]["schemas"]["dedicated.TaskFunctionEnum"]["enum"]
@@ -252,7 +252,7 @@ async def get_task(request: web.Request) -> web.Response:
         # What terraform-provider-ovh retries for 5 minutes: the region executing the task is not the one
         # answering yet.
         raise not_found(taskId=task.task_id)
-    answer = emulator.api_task(task)
+    answer = views.api_task(task)
     if request.get("task_status") is not None:
         answer["status"] = request["task_status"]
     return json_answer(answer)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +13,8 @@ import pytest
 from ovh_byoi.errors import fix_for
 from ovh_emulator.testing import RunningEmulator
 from preflight.conftest import BASIC_AUTH, ImageServer
+from testkit.emulator_records import installs
+from testkit.polling import wait_until
 
 from .conftest import Outcome, reinstalls_requested
 
@@ -39,18 +40,6 @@ def install(run: Run, image_url: str, image_type: str, *extra: str, server: str 
         "--yes",
         *extra,
     )
-
-
-def wait_until(condition: Callable[[], bool], *, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        time.sleep(0.02)
-
-
-def history(emulator: RunningEmulator, server: str = SERVER) -> list[dict[str, object]]:
-    installs: list[dict[str, object]] = emulator.server(server)["installs"]
-    return installs
 
 
 def test_a_good_image_installs_once(
@@ -79,7 +68,11 @@ def test_a_good_image_installs_once(
     command.start()
     emulator.wait_until_held(1)
     polls = emulator.stats().get(INSTALL_STATUS, 0)
-    wait_until(lambda: emulator.stats().get(INSTALL_STATUS, 0) > polls, what="a look at the install's steps")
+    wait_until(
+        lambda: emulator.stats().get(INSTALL_STATUS, 0) > polls,
+        what="a look at the install's steps",
+        timeout=60,
+    )
     emulator.release()
     command.join(timeout=120)
 
@@ -88,7 +81,7 @@ def test_a_good_image_installs_once(
     assert f"{SERVER} installed" in outcome.stdout
     assert "Downloading OS image" in outcome.stderr  # OVH's steps, as they happen
     assert reinstalls_requested(emulator) == 1
-    [entry] = history(emulator)
+    [entry] = installs(emulator, SERVER)
     assert entry["status"] == "done" and entry["imageURL"] == emulator.image_url("debian.qcow2")
     assert emulator.server(SERVER)["os"] == "byoi_64"
 
@@ -192,7 +185,7 @@ def assert_caught(
     assert "nothing was sent to OVH and the server is untouched" in outcome.stderr
     assert "Traceback" not in outcome.output
     assert reinstalls_requested(emulator) == 0
-    assert history(emulator, server) == []
+    assert installs(emulator, server) == []
 
 
 # --- reported from OVH's failed task ------------------------------------------------------------------------
@@ -245,7 +238,7 @@ def test_with_preflight_off_the_failed_task_is_reported_with_the_guides_fix(
     text = TASK_FAILURES[row]
     assert outcome.exit_code == 1, outcome.output
     assert "Traceback" not in outcome.output
-    [entry] = history(emulator, server)
+    [entry] = installs(emulator, server)
     assert entry["status"] == "customerError"
     assert f"OVH task {entry['taskId']} ended in customerError" in outcome.stderr
     said = next(line for line in outcome.stderr.splitlines() if line.startswith("OVH says: "))

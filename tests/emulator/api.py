@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import ovh
@@ -11,6 +10,7 @@ import requests
 from ovh_emulator import auth, openapi
 from ovh_emulator.testing import RunningEmulator
 from testkit.emulator_records import ovh_client as ovh_client
+from testkit.polling import wait_until
 
 SERVER = "ns1000001.emulator.ovh"
 
@@ -57,17 +57,6 @@ def assert_schema(schema_name: str, answer: Any) -> None:
     """The answer matches OVH's schema, with no property the schema does not describe."""
     errors = [error.message for error in openapi.validator_for(schema_name, strict=True).iter_errors(answer)]
     assert errors == [], f"{schema_name}: {errors}"
-
-
-def wait_until(condition: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition") -> Any:
-    """Polls `condition` until it returns something truthy; fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def wait_for_task(client: ovh.Client, server: str, task_id: int, *, timeout: float = 30.0) -> dict[str, Any]:

@@ -9,8 +9,9 @@ import ovh
 import pytest
 from ovh_emulator.testing import EmulatorError, RunningEmulator
 from testkit.emulator_records import REINSTALL
+from testkit.polling import wait_until
 
-from .api import byoi_body, current_step, install_status, ovh_client, reinstall, wait_for_task, wait_until
+from .api import byoi_body, current_step, install_status, ovh_client, reinstall, wait_for_task
 
 GET_SERVER = "GET /1.0/dedicated/server/{serviceName}"
 DEBIAN = {"operatingSystem": "debian12_64"}

@@ -13,7 +13,7 @@ from typing import Any
 import ovh
 import pytest
 from ovh_emulator.images import build_image
-from ovh_emulator.installs import PLAN
+from ovh_emulator.plan import PLAN
 from ovh_emulator.testing import RunningEmulator, start_emulator
 
 from .api import (

@@ -11,7 +11,7 @@ import ovh
 import pytest
 import requests
 from ovh_emulator.images import build_image
-from ovh_emulator.installs import redact_url
+from ovh_emulator.plan import redact_url
 from ovh_emulator.testing import RunningEmulator
 from testkit.emulator_records import sha256
 

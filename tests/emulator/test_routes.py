@@ -9,7 +9,8 @@ from typing import Any
 
 import ovh
 import pytest
-from ovh_emulator.installs import INIT_SECONDS, PLAN, TODO_SECONDS
+from ovh_emulator.installs import INIT_SECONDS, TODO_SECONDS
+from ovh_emulator.plan import PLAN
 from ovh_emulator.testing import RunningEmulator
 
 from .api import (

@@ -4,6 +4,7 @@ the commands and snippets it shows, and every link between its Markdown files (n
 from __future__ import annotations
 
 import ast
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -13,7 +14,7 @@ import yaml
 from ovh_byoi import ByoiInstallationArgs, ovh_errors
 from ovh_byoi import errors as errors_module
 from ovh_byoi.errors import fix_for
-from ovh_byoi.spec import INSTALL_FIELDS
+from ovh_byoi.spec import INPUTS, INSTALL_FIELDS
 from reliability.ledger import Ledger
 
 from .conftest import ROOT
@@ -127,6 +128,33 @@ def test_the_error_catalog_is_the_code_s() -> None:
     written = _between(ERRORS.read_text(), "<!-- error-catalog:start -->", "<!-- error-catalog:end -->")
     expected = error_catalog_section()
     assert written == expected, f"update the error catalog of docs/errors.md to:\n\n{expected}\n"
+
+
+def _input_default(name: str) -> str:
+    info = ByoiInstallationArgs.model_fields[name]
+    if info.is_required():
+        return "required"
+    return "none" if info.default is None else f"`{json.dumps(info.default)}`"
+
+
+def inputs_reference_section() -> str:
+    """The inputs table of docs/reference.md, from each input's `InputDoc` and the model's defaults."""
+    lines = ["| Input | Type | Default | A change | Notes |", "| --- | --- | --- | --- | --- |"]
+    for name, meta in INPUTS.items():
+        doc = meta.doc
+        default = doc.default if doc.default is not None else _input_default(name)
+        change = doc.change if doc.change is not None else "**reinstalls**" if meta.reinstalls else "update"
+        notes = doc.notes + ("; **secret**" if meta.secret else "")
+        cells = [f"`{name}`", doc.type, default, change, notes]
+        assert not any("|" in cell for cell in cells), f"{name}: a `|` in its InputDoc would end a cell"
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def test_the_inputs_reference_is_the_model_s() -> None:
+    written = _between(REFERENCE.read_text(), "<!-- inputs:start -->", "<!-- inputs:end -->")
+    expected = inputs_reference_section()
+    assert written == expected, f"update the inputs table of docs/reference.md to:\n\n{expected}\n"
 
 
 def _reference_rows() -> dict[str, str]:

@@ -17,7 +17,8 @@ from ovh_byoi.ovh_api import InstallStatus, Task
 from ovh_byoi.progress import Progress
 from ovh_byoi.retrying import RetryPolicy, is_transient
 from ovh_byoi.waiting import InstallTimeoutError, PollSchedule, TaskWatcher
-from ovh_emulator.installs import INIT_SECONDS, PLAN, TODO_SECONDS
+from ovh_emulator.installs import INIT_SECONDS, TODO_SECONDS
+from ovh_emulator.plan import PLAN
 from testkit.emulator_records import terraform_polls
 
 STEP_SECONDS = [step.seconds for step in PLAN]

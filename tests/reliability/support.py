@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from ovh_byoi.provider import ByoiProvider
 from ovh_emulator.testing import RunningEmulator
@@ -16,8 +15,6 @@ from testkit.provider_process import CreateResult, ProviderProcess
 from testkit.pulumi_cli import emulator_credentials as stack_config
 
 from .ledger import InstallAccount, Ledger
-
-T = TypeVar("T")
 
 # Distinctive values, so that finding one anywhere is never a coincidence.
 APPLICATION_SECRET = "appsecret-Zq81vK3nW0"
@@ -42,18 +39,6 @@ def create(provider: ProviderProcess, inputs: Mapping[str, Any]) -> CreateResult
     checked = provider.check({}, inputs)
     assert checked.ok, checked.failures
     return provider.create(checked.inputs)
-
-
-def wait_until(condition: Callable[[], T | None], *, timeout: float = 30.0, what: str = "") -> T:
-    """The first truthy value of `condition()`, polled until `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what or condition}")
-        time.sleep(0.02)
 
 
 def install_status(emulator: RunningEmulator, service_name: str) -> str | None:

@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 from ovh_emulator.testing import RunningEmulator
+from testkit.polling import wait_until
 from testkit.provider_process import CreateResult, ProviderProcess
 from testkit.pulumi_cli import PulumiStack
 
 from .ledger import Ledger
-from .support import REINSTALL, Suite, start_provider, wait_until
+from .support import REINSTALL, Suite, start_provider
 
 TASK_LIST = "GET /1.0/dedicated/server/{serviceName}/task"
 IMAGE_DOWNLOAD = "GET /images/{name}"

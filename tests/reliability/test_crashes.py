@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 from ovh_byoi.retrying import RetryPolicy
 from ovh_emulator.testing import START_TIMEOUT_SECONDS, RunningEmulator
+from testkit.polling import wait_until
 from testkit.provider_process import ProviderCallError, ProviderProcess
 
 from .ledger import Ledger
-from .support import REINSTALL, Suite, create, install_status, start_provider, wait_until
+from .support import REINSTALL, Suite, create, install_status, start_provider
 
 IMAGE_DOWNLOAD = "GET /images/{name}"
 TASK = "GET /1.0/dedicated/server/{serviceName}/task/{taskId}"

@@ -22,9 +22,10 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ovh_emulator.testing import RunningEmulator
+from testkit.polling import wait_until
 
 from .ledger import Ledger
-from .support import HEADER_VALUE, wait_until
+from .support import HEADER_VALUE
 
 FUZZ = settings(
     max_examples=120,

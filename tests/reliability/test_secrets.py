@@ -24,6 +24,7 @@ from ovh_byoi.provider import ByoiProvider
 from ovh_byoi.spec import MAX_TIMEOUT_MINUTES
 from ovh_emulator.testing import RunningEmulator
 from testkit.emulator_records import ovh_client
+from testkit.polling import wait_until
 from testkit.provider_process import ProviderProcess
 from testkit.pulumi_cli import PulumiStack, revealed, secret_in_state
 
@@ -35,7 +36,6 @@ from .support import (
     HEADER_VALUE,
     IMAGES_PASSWORD,
     IMAGES_USER,
-    wait_until,
 )
 
 CLIENT_SECRET = "clientsecret-Vb40nJ7cQ1"

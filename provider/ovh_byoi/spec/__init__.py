@@ -5,6 +5,8 @@ The names the rest of the project imports, from the modules of this package that
 - `inputs`: `ByoiInstallationArgs`, the user-facing inputs (snake_case), each declared once with what the
   project knows of it, and the tables read from there (`INSTALL_FIELDS`, `FIXES`, `SECRET_INPUTS`, ...);
   `ByoiInstallationState` adds what the provider records.
+- `input_meta`: `InputMeta`, what each input declares besides its type (its fix, its row of the inputs
+  table, whether it reinstalls, is secret, per server, its command-line option).
 - `field_rules`, `url_rules`, `checksums`: each input's own rules, written for hostile input.
 - `cross_field`: the rules that involve several inputs.
 - `wire`: `ReinstallRequest`, OVH's wire format (`operatingSystem`, `customizations.imageURL`, ...).
@@ -19,6 +21,7 @@ from .checksums import CHECKSUM_LENGTHS, Checksum, ChecksumType, checksum_digest
 from .cross_field import TEMPLATE_REQUIRED, Problem, checksum_problems, cross_field_problems
 from .diffing import install_changes, knob_changes
 from .field_rules import MAX_REQUEST_BODY_BYTES, ImageType, OperatingSystem, PreflightLevel, render_user_data
+from .input_meta import CliOption, InputDoc, InputMeta
 from .inputs import (
     DEFAULT_TIMEOUT_MINUTES,
     FIXES,
@@ -30,8 +33,6 @@ from .inputs import (
     SECRET_INPUTS,
     ByoiInstallationArgs,
     ByoiInstallationState,
-    CliOption,
-    InputMeta,
 )
 from .wire import ReinstallCustomizations, ReinstallRequest
 
@@ -53,6 +54,7 @@ __all__ = [
     "ChecksumType",
     "CliOption",
     "ImageType",
+    "InputDoc",
     "InputMeta",
     "OperatingSystem",
     "PreflightLevel",

@@ -1,16 +1,16 @@
 """Every input of ByoiInstallation, declared once: its type and rules, and what the rest of the project needs.
 
-Each field of `ByoiInstallationArgs` carries an `InputMeta`: its fix, whether a difference reinstalls the
-server, whether it is secret, whether a fleet's server may set it for itself, and its option of
-`ovh-byoi install`. The resource, the fleet, the provider's check and diff, the command and the root stack
-read these from here (`INSTALL_FIELDS`, `FIXES`, `SECRET_INPUTS`, `OVERRIDABLE`, `INPUTS`); tests check that
-the resource's and the fleet's keyword parameters match the model.
+Each field of `ByoiInstallationArgs` carries an `InputMeta` (`input_meta`): its fix, its row of the inputs
+table of docs/reference.md, whether a difference reinstalls the server, whether it is secret, whether a
+fleet's server may set it for itself, and its option of `ovh-byoi install`. The resource, the fleet, the
+provider's check and diff, the command and the root stack read these from here (`INSTALL_FIELDS`, `FIXES`,
+`SECRET_INPUTS`, `OVERRIDABLE`, `INPUTS`); tests check that the resource's and the fleet's keyword
+parameters match the model, and that the inputs table is the one the model renders.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.fields import FieldInfo
@@ -30,6 +30,7 @@ from .field_rules import (
     UserData,
     lowercase,
 )
+from .input_meta import CliOption, InputDoc, InputMeta
 from .url_rules import ImageUrl
 
 __all__ = [
@@ -43,8 +44,6 @@ __all__ = [
     "SECRET_INPUTS",
     "ByoiInstallationArgs",
     "ByoiInstallationState",
-    "CliOption",
-    "InputMeta",
 ]
 
 # OVH's Terraform users outgrew 45 and then 60 minutes. The deadline also covers waiting for a reinstall
@@ -56,39 +55,6 @@ MAX_TIMEOUT_MINUTES = 24 * 60
 MAX_DISK_GROUP_ID = 64
 
 
-@dataclass(frozen=True)
-class CliOption:
-    """How `ovh-byoi install` takes an input: its flags (the first long one names it in errors) and help.
-
-    Choices and the value's type come from the field's type. `parse` reads repeated `'Name: value'` headers
-    or `KEY=VALUE` pairs into a mapping; `reads_file` lets `@FILE` stand for the file's text.
-    """
-
-    flags: tuple[str, ...]
-    help: str
-    case_sensitive: bool = True
-    parse: Literal["headers", "pairs"] | None = None
-    reads_file: bool = False
-
-
-@dataclass(frozen=True)
-class InputMeta:
-    """What the project knows of one input besides its type.
-
-    `fix`: what to write instead, shown with every problem of the field. `reinstalls`: a difference ends up
-    on the disk, so it replaces the resource (the image itself is compared by checksum, else URL, and is
-    not marked). `secret`: always secret in the state, whatever the program passed. `per_server`: a fleet's
-    server may set it for itself (else it is the server's own key). `cli`: its option of `ovh-byoi install`,
-    None when the command does not take it as an option.
-    """
-
-    fix: str
-    reinstalls: bool = False
-    secret: bool = False
-    per_server: bool = True
-    cli: CliOption | None = None
-
-
 class ByoiInstallationArgs(BaseModel):
     """What a user declares: this server runs this image."""
 
@@ -98,6 +64,11 @@ class ByoiInstallationArgs(BaseModel):
         ServiceName,
         InputMeta(
             fix="use the server's service name as OVH lists it, e.g. ns3001234.ip-51-91-2.eu",
+            doc=InputDoc(
+                "string",
+                "OVH's name of the server, e.g. `ns3001234.ip-51-91-2.eu`",
+                change="**reinstalls** (another server)",
+            ),
             reinstalls=True,
             per_server=False,
         ),
@@ -107,6 +78,13 @@ class ByoiInstallationArgs(BaseModel):
         InputMeta(
             fix="give an http:// or https:// URL your server can download from its public network; put "
             "credentials in http_headers",
+            doc=InputDoc(
+                "string",
+                "`http://` or `https://`; credentials in the URL are refused (they would be stored in plain "
+                "text): use `http_headers`; link-local and cloud metadata hosts (`169.254.169.254`, "
+                "`fe80::`) are refused; **secret** when it carries a query string (a pre-signed URL)",
+                change="**reinstalls**, unless both old and new have an `image_checksum`",
+            ),
             cli=CliOption(("--image-url",), "Where OVH downloads the image (http or https)."),
         ),
     ]
@@ -116,6 +94,12 @@ class ByoiInstallationArgs(BaseModel):
         InputMeta(
             fix='set "qcow2" or "raw", whatever the file really is (`qemu-img info` tells); byolinux_64 '
             "takes qcow2 only (leave it out or set qcow2)",
+            doc=InputDoc(
+                '`"qcow2"` or `"raw"`',
+                "what the file really is (`qemu-img info` tells); a raw image must hold a partition table; "
+                "`byolinux_64` takes qcow2 only",
+                default="required for `byoi_64`; none for `byolinux_64`",
+            ),
             reinstalls=True,
             cli=CliOption(("--image-type", "--type"), "The image's real format.", case_sensitive=False),
         ),
@@ -124,6 +108,12 @@ class ByoiInstallationArgs(BaseModel):
         EfiBootloaderPath | None,
         InputMeta(
             fix='write the path with single backslashes, e.g. r"\\efi\\debian\\grubx64.efi"',
+            doc=InputDoc(
+                "string",
+                r'the bootloader the firmware starts, with single backslashes: `r"\efi\debian\grubx64.efi"`',
+                default="required for `byoi_64`; none for `byolinux_64`",
+                change="**reinstalls**, unless only its case changes (the EFI partition is FAT)",
+            ),
             reinstalls=True,
             cli=CliOption(
                 ("--efi-bootloader-path", "--efi-path"),
@@ -135,6 +125,12 @@ class ByoiInstallationArgs(BaseModel):
         Checksum | None,
         InputMeta(
             fix="give the image's hex digest (e.g. the output of `sha512sum`)",
+            doc=InputDoc(
+                "hex string",
+                "the image's digest; when old and new both have one, it is the image's identity and the URL "
+                "is only where it is",
+                change="**reinstalls** (a new image)",
+            ),
             cli=CliOption(("--image-checksum", "--checksum"), "The image's hex digest."),
         ),
     ] = None
@@ -142,6 +138,11 @@ class ByoiInstallationArgs(BaseModel):
         Annotated[ChecksumType, BeforeValidator(lowercase)] | None,
         InputMeta(
             fix='set "md5", "sha1", "sha256" or "sha512" to match image_checksum, or omit it',
+            doc=InputDoc(
+                '`"md5"`, `"sha1"`, `"sha256"`, `"sha512"`',
+                "only with `image_checksum`; checked against the digest's length",
+                default="from the digest's length",
+            ),
             cli=CliOption(
                 ("--image-checksum-type", "--checksum-type"),
                 "The digest's algorithm (default: inferred from its length).",
@@ -154,6 +155,12 @@ class ByoiInstallationArgs(BaseModel):
             fix="use a host name such as web-1 or a full domain name such as web-1.example.com: each "
             "dot-separated label at most 63 characters, starting with a letter, ending with a letter or a "
             "digit",
+            doc=InputDoc(
+                "string",
+                "a host name or a full domain name (`web-1.example.com`); OVH's rule, per dot-separated "
+                "label: at most 63 characters, starts with a letter, ends with a letter or a digit, letters, "
+                "digits and hyphens",
+            ),
             reinstalls=True,
             cli=CliOption(("--hostname",), "The server's new host name."),
         ),
@@ -162,6 +169,9 @@ class ByoiInstallationArgs(BaseModel):
         SshKey | None,
         InputMeta(
             fix="paste one line of your .pub file, e.g. ssh-ed25519 AAAA... you@example",
+            doc=InputDoc(
+                "string", "one OpenSSH public key line, whose data must hold a whole key of its type"
+            ),
             reinstalls=True,
             cli=CliOption(("--ssh-key",), "An OpenSSH public key line, or @FILE.", reads_file=True),
         ),
@@ -172,6 +182,12 @@ class ByoiInstallationArgs(BaseModel):
             fix="give a #cloud-config YAML document, a #! script, or a mapping, as text (the provider "
             "encodes it in base64 for OVH) or in base64 (`base64 -w0 < user-data.yaml`); keep it well under "
             "1 MiB by having cloud-init fetch large files itself (write_files with a URL, #include)",
+            doc=InputDoc(
+                "string or mapping",
+                "a `#cloud-config` YAML document, a `#!` script, or a mapping (rendered as `#cloud-config`, "
+                "keys sorted), or either in base64 (decoded); sent base64-encoded, and the whole request "
+                "must stay under OVH's 1 MiB",
+            ),
             reinstalls=True,
             # User data commonly carries credentials for first boot.
             secret=True,
@@ -187,6 +203,7 @@ class ByoiInstallationArgs(BaseModel):
         InputMeta(
             fix="give a mapping of non-empty string keys to string values, each on one line, without control "
             "characters",
+            doc=InputDoc("map of strings", "config-drive metadata, without control characters"),
             reinstalls=True,
             secret=True,
             cli=CliOption(
@@ -200,6 +217,11 @@ class ByoiInstallationArgs(BaseModel):
             fix='give a mapping of header names to non-empty string values, e.g. {"Authorization": "Basic '
             '..."}, without the headers HTTP writes itself (Host, Content-Length, Transfer-Encoding, '
             "Connection, Range)",
+            doc=InputDoc(
+                "map of strings",
+                "headers OVH sends to download the image (`Authorization: Basic ...`), non-empty; headers "
+                "HTTP writes itself (`Host`, `Content-Length`, `Range`, ...) are refused",
+            ),
             # Headers carry passwords or tokens.
             secret=True,
             cli=CliOption(
@@ -211,6 +233,9 @@ class ByoiInstallationArgs(BaseModel):
         OperatingSystem,
         InputMeta(
             fix='set "byoi_64" (the default) or "byolinux_64"',
+            doc=InputDoc(
+                '`"byoi_64"` or `"byolinux_64"`', "OVH's template ([BYOI and BYOLinux](#byoi-and-byolinux))"
+            ),
             reinstalls=True,
             cli=CliOption(
                 ("--operating-system",),
@@ -224,6 +249,13 @@ class ByoiInstallationArgs(BaseModel):
             fix=f"give the diskGroupId of one of the server's disk groups (1 to {MAX_DISK_GROUP_ID}; "
             "GET /dedicated/server/<name>/specifications/hardware list them), or 0 / leave it out for OVH's "
             "automatic choice (disk group 1)",
+            doc=InputDoc(
+                f"int, 0 to {MAX_DISK_GROUP_ID}",
+                "the disk group the image goes to; BYOI writes it to the group's **first disk**, so the "
+                "image must fit that disk, not the group's total; preflight checks it against the server's "
+                'hardware and the "larger than device" fix names the groups whose disks would hold the image',
+                default="none (OVH's automatic choice, disk group 1)",
+            ),
             reinstalls=True,
             cli=CliOption(
                 ("--disk-group-id",),
@@ -235,13 +267,25 @@ class ByoiInstallationArgs(BaseModel):
     adopt: Annotated[
         bool,
         # Not an option of `ovh-byoi install`, which always installs.
-        InputMeta(fix="set true to take over a server that already runs this image, false to install it"),
+        InputMeta(
+            fix="set true to take over a server that already runs this image, false to install it",
+            doc=InputDoc(
+                "bool",
+                "take over a server that already runs this image, without reinstalling it "
+                "([below](#adopting-servers-that-already-run-an-image))",
+            ),
+        ),
     ] = False
     timeout_minutes: Annotated[
         int,
         Field(ge=1, le=MAX_TIMEOUT_MINUTES),
         InputMeta(
             fix=f"give a whole number of minutes from 1 to {MAX_TIMEOUT_MINUTES}",
+            doc=InputDoc(
+                f"int, 1 to {MAX_TIMEOUT_MINUTES}",
+                "the provider's overall deadline, including waiting for a reinstall someone else started; "
+                "OVH goes on when it passes",
+            ),
             cli=CliOption(("--timeout-minutes",), "How long to wait for OVH before giving up (default 120)."),
         ),
     ] = DEFAULT_TIMEOUT_MINUTES
@@ -249,6 +293,10 @@ class ByoiInstallationArgs(BaseModel):
         PreflightLevel,
         InputMeta(
             fix='set "quick" (the default), "full" or "off"',
+            doc=InputDoc(
+                '`"quick"`, `"full"` or `"off"`',
+                "image checks before the reinstall ([below](#preflight-verify-before-wiping))",
+            ),
             cli=CliOption(("--preflight",), "Image checks first (default quick)."),
         ),
     ] = "quick"
