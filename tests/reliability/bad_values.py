@@ -10,14 +10,16 @@ from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from ovh_byoi.spec import ByoiInstallationArgs
+from ovh_byoi.spec import SECRET_INPUTS, ByoiInstallationArgs
 from pulumi.output import Unknown
 
 from .support import EFI_DEBIAN
 
-# What no failure may quote: values of these fields carry passwords and tokens.
+# What no failure may quote: values of the secret inputs carry passwords and tokens. Every input the model
+# declares secret is fuzzed with it; tests/reliability/test_secrets.py keeps its own list of the inputs that
+# must be secret, so that unmarking one fails there.
 MARKER = "S3CR3T"
-SECRET_FIELDS = ("http_headers", "config_drive_user_data", "config_drive_metadata")
+SECRET_FIELDS = SECRET_INPUTS
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f ops@example"
 VALID: dict[str, Any] = {
     "service_name": "ns1000001.emulator.ovh",
