@@ -28,11 +28,10 @@ def _secret_if_signed(url: Any) -> Any:
 class ByoiInstallation(pulumi.dynamic.Resource, module="ovh_byoi", name="ByoiInstallation"):
     """This OVHcloud dedicated server runs this image, installed with OVH's Bring Your Own Image.
 
-    Changing what ends up on the disk (the image, identified by its checksum when both old and new have one,
-    else by its URL; its type; the EFI bootloader path; hostname; SSH key; config-drive user data or metadata;
-    the operating system template; the disk group; the server) replaces the resource, which reinstalls the
-    server. Moving the image to another URL with the same checksum, or changing headers, the timeout, the
-    preflight level or `adopt`, only records the new values.
+    Changing what ends up on the disk (an input of `ovh_byoi.spec.INSTALL_FIELDS`, or the image, identified by
+    its checksum when both old and new have one, else by its URL) replaces the resource, which reinstalls the
+    server. Any other change, such as moving the image to another URL with the same checksum, only records
+    the new values. docs/reference.md's inputs table says it for each input.
 
     `pulumi refresh` records in `drift` why a server no longer runs what the stack says (reinstalled outside
     the stack, another OS, in error); the next `pulumi up` then reinstalls it. To accept the server as it is
