@@ -243,8 +243,9 @@ def figure(*, speed: float = 20.0, count: int = 4, minutes: tuple[int, ...] = (1
         f"multiplied back, so a real-time jitter of 10 ms shows as {0.01 * speed:.1f} s."
     )
     fig.notes.append(
-        "Polls: GET task/{id} and GET install/status after the reinstall; all calls add the client's "
-        "auth/time, the server and hardware reads, the task list and the POST. Terraform's: its reads of "
+        "Polls: GET task/{id} and GET install/status after the reinstall; all calls add the server and "
+        "hardware reads, the task list, the POST and OVH's clock (auth/time, once per provider process). "
+        "Terraform's: its reads of "
         "GET task/{id} at OVH's pace, from figure 7."
     )
     return fig

@@ -10,6 +10,7 @@ provider call (each call runs in one thread) and never keep it in the provider o
 
 from __future__ import annotations
 
+import threading
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,15 +104,24 @@ def resolve_endpoint(configured: str | None) -> str:
     return str(endpoint)
 
 
+# OVH's clock minus this machine's, per API, learned once per process: OVH's client asks `GET /auth/time`
+# once per client, and a fleet makes a client per server and provider call.
+_time_deltas: dict[str, int] = {}
+_time_delta_lock = threading.Lock()
+
+
 class Client(ovh.Client):  # type: ignore[misc]
-    """OVH's client, remembering the query id of its last answer (OVH support asks for it), and waiting for
-    the consumer key's shared request budget before each request (`budget.py`).
+    """OVH's client, remembering the query id of its last answer (OVH support asks for it), waiting for
+    the consumer key's shared request budget before each signed request (`budget.py`), and sharing the
+    clock offset OVH's client reads from `/auth/time` with every client of the process.
 
     OVH's client keeps the query id only on errors; a failed task is reported by a successful read.
     """
 
     last_query_id: str | None = None
     budget: RequestBudget | None = None
+    _time_delta: int | None
+    _endpoint: str
 
     def __init__(self, endpoint: str, **settings: Any) -> None:
         if _is_url(endpoint):
@@ -119,10 +129,23 @@ class Client(ovh.Client):  # type: ignore[misc]
         else:
             super().__init__(endpoint=endpoint, **settings)
 
-    def raw_call(self, *args: Any, **kwargs: Any) -> Any:
-        if self.budget is not None:
+    @property
+    def time_delta(self) -> int:
+        if self._time_delta is None:
+            # One client asks while the others of a starting fleet wait for its answer instead of asking too.
+            with _time_delta_lock:
+                if self._endpoint not in _time_deltas:
+                    _time_deltas[self._endpoint] = super().time_delta
+            self._time_delta = _time_deltas[self._endpoint]
+        return self._time_delta
+
+    def raw_call(
+        self, method: str, path: str, data: Any = None, need_auth: bool = True, headers: Any = None
+    ) -> Any:
+        if self.budget is not None and need_auth:
+            # OVH's limit is per consumer key; an unsigned call (`/auth/time`) carries none.
             self.budget.take()
-        response = super().raw_call(*args, **kwargs)
+        response = super().raw_call(method, path, data=data, need_auth=need_auth, headers=headers)
         self.last_query_id = response.headers.get("X-OVH-QUERYID")
         return response
 

@@ -11,9 +11,14 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ovh_byoi.budget import BURST, RequestBudget, prompt
+import pytest
+from ovh_byoi.budget import BUDGET_ENV, BURST, RequestBudget, prompt
+from ovh_byoi.journal import JOURNAL_ENV
+from ovh_byoi.ovh_api import OvhApi, OvhSettings
+from ovh_emulator.testing import start_emulator
 
 from .test_fidelity import FakeTime
 
@@ -117,3 +122,34 @@ def test_a_killed_process_gives_up_its_place_in_the_queue(tmp_path: Path) -> Non
         slow.wait()
         budget.take()
         assert check.execute("SELECT COUNT(*) FROM waiters").fetchone()[0] == 0
+
+
+def test_a_starting_fleet_asks_ovhs_clock_once_and_spends_no_budget_on_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OVH's client asks `GET /auth/time` once per client, and a fleet's provider makes a client per server
+    and call: 64 servers starting together would spend 64 requests of the key's budget before their first
+    read. The clock is unsigned (it carries no consumer key), so it costs the budget nothing either."""
+    monkeypatch.setenv(JOURNAL_ENV, str(tmp_path / "reinstalls.sqlite"))
+    # Next to no refill: the bucket's tokens count the signed requests.
+    monkeypatch.setenv(BUDGET_ENV, "0.001")
+    servers = 4
+    with start_emulator(servers=0) as ovh_api:
+        names = [f"ns{n}.fleet.ovh" for n in range(servers)]
+        for name in names:
+            ovh_api.add_server(name)
+        settings = OvhSettings(
+            endpoint=ovh_api.url,
+            application_key=ovh_api.application_key,
+            application_secret=ovh_api.application_secret,
+            consumer_key=ovh_api.consumer_key,
+        )
+        with ThreadPoolExecutor(max_workers=servers) as pool:
+            read = list(pool.map(lambda name: OvhApi.connect(settings, name).server().name, names))
+        assert read == names
+        stats = ovh_api.stats()
+
+    assert stats["GET /1.0/auth/time"] == 1
+    with sqlite3.connect(tmp_path / "budget.sqlite") as db:
+        [(tokens,)] = db.execute("SELECT tokens FROM buckets").fetchall()
+    assert round(tokens) == BURST - servers, "one token per signed read, none for the clock"

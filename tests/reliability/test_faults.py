@@ -1,18 +1,21 @@
 """A flaky OVH API, during the reinstall request and during polling: every install happens exactly once.
 
-Each scenario installs one image on a server of its own, through the suite's provider process, while the
-emulator injects the scenario's faults (restricted to that server). The emulator's install history is the
-judge: one reinstall, done, and it is the one the provider reports.
+Each scenario installs one image on a server of its own, through the suite's provider process (or a new one,
+where the faults hit what a process does once), while the emulator injects the scenario's faults (restricted
+to that server). The emulator's install history is the judge: one reinstall, done, and it is the one the
+provider reports.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+from testkit.provider_process import ProviderProcess
 
-from .support import REINSTALL, Suite, create
+from .support import REINSTALL, Suite, create, start_provider
 
 TASK_LIST = "GET /1.0/dedicated/server/{serviceName}/task"
 TASK = "GET /1.0/dedicated/server/{serviceName}/task/{taskId}"
@@ -29,6 +32,8 @@ class Scenario:
     # a lost answer must not.
     reinstall_requests: int
     says: str = ""
+    # The faults hit what a provider process does once (learning OVH's clock): the install runs in a new one.
+    new_process: bool = False
 
 
 SCENARIOS = {
@@ -57,6 +62,7 @@ SCENARIOS = {
             {"route": TASK, "drop": True, "times": 1},
         ),
         1,
+        new_process=True,
     ),
     "500 burst while polling the steps": Scenario(({"route": STATUS, "status": 500, "times": 4},), 1),
     "503 burst while polling the task": Scenario(({"route": TASK, "status": 503, "times": 3},), 1),
@@ -81,10 +87,20 @@ SCENARIOS = {
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_every_install_happens_exactly_once_despite_faults(
-    name: str,
-    suite: Suite,
+    name: str, suite: Suite, provider_env: dict[str, str], tmp_path: Path
 ) -> None:
     scenario = SCENARIOS[name]
+    if not scenario.new_process:
+        run_scenario(scenario, suite, suite.provider)
+        return
+    provider = start_provider(suite.ovh_api, provider_env, tmp_path)
+    try:
+        run_scenario(scenario, suite, provider)
+    finally:
+        provider.stop()
+
+
+def run_scenario(scenario: Scenario, suite: Suite, provider: ProviderProcess) -> None:
     server = suite.new_server()
     # Restricted to this test's server, but for routes that name no server (OVH's clock).
     rules = [
@@ -93,9 +109,9 @@ def test_every_install_happens_exactly_once_despite_faults(
     ]
     suite.inject({"seed": 6, "rules": rules})
     requests_before = suite.ovh_api.stats().get(REINSTALL, 0)
-    lines_before = len(suite.provider.lines)
+    lines_before = len(provider.lines)
 
-    created = create(suite.provider, suite.image_inputs(server))
+    created = create(provider, suite.image_inputs(server))
 
     account = suite.assert_installed_once(server, 1)
     [install] = account.history
@@ -105,5 +121,5 @@ def test_every_install_happens_exactly_once_despite_faults(
     assert all(fired) if scenario.reinstall_requests else any(fired), "the scenario's faults really happened"
     if scenario.reinstall_requests:
         assert suite.ovh_api.stats()[REINSTALL] - requests_before == scenario.reinstall_requests
-    printed = "\n".join(line.text for line in suite.provider.lines[lines_before:])
+    printed = "\n".join(line.text for line in provider.lines[lines_before:])
     assert scenario.says in printed
