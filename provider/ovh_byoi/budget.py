@@ -13,8 +13,9 @@ minute ever sees more than 45 + 10 = 55 requests. The budget counts OVH time: it
 Tokens are granted in turn, never raced for: a request that cannot go at once writes itself into a queue in
 the same file and goes when every request ahead of it has had its token. With each install waiting for one
 request at a time, N installs sharing the budget are each served once every N / rate: the fairest share.
-The queue is ordered by arrival, with three exceptions: a `prompt()` request (the second read of one look at
-OVH, which decides that an install has ended) goes before all; a `relaxed()` one (a routine poll far from an
+The queue is ordered by arrival, with three exceptions: a `prompt()` request (a read that follows, in the same
+look at OVH, the one that had its token: the task when the steps say the install may be over, then the server
+once the task has ended) goes before all; a `relaxed()` one (a routine poll far from an
 install's expected end) counts as arriving `RELAXED_HANDICAP` later and leaves `RESERVE` tokens to others.
 A waiter rewrites its heartbeat at least every `HEARTBEAT` seconds; one whose process has died is dropped
 from the queue (its process is gone, or, for a process of another machine or container, its heartbeat is
@@ -111,8 +112,8 @@ def relaxed() -> contextlib.AbstractContextManager[None]:
 
 
 def prompt() -> contextlib.AbstractContextManager[None]:
-    """Requests made inside go before every waiting one: the second read of a look that has just had its
-    token, so that noticing an end costs one turn of the queue, not two."""
+    """Requests made inside go before every waiting one: the later reads of a look whose first read has just
+    had its token, so that noticing an end costs one turn of the queue, not two or three."""
     return _urgency(_Urgency.PROMPT)
 
 

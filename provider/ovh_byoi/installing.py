@@ -10,6 +10,7 @@ same install follows that task instead of erasing the server again.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from typing import TypeVar
 
 import ovh.exceptions
 
+from .budget import prompt
 from .clock import Clock, Deadline
 from .errors import (
     ByoiError,
@@ -315,7 +317,10 @@ class Session:
         clock = self.retry.clock
         waited = 0.0
         while True:
-            server = self.call("read the server", self.api.server)
+            # The first read completes the look that saw the task end: it goes before other installs' polls,
+            # so that noticing an end costs one turn of a contended budget, not two.
+            with prompt() if waited == 0.0 else contextlib.nullcontext():
+                server = self.call("read the server", self.api.server)
             if server.os == operating_system or waited >= OS_SETTLE_SECONDS:
                 break
             clock.sleep(clock.real(OS_POLL_SECONDS))

@@ -15,11 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from ovh_byoi.budget import BUDGET_ENV, BURST, RequestBudget, prompt
+from ovh_byoi.budget import _URGENCY, BUDGET_ENV, BURST, RequestBudget, _Urgency, prompt
+from ovh_byoi.installing import Session
 from ovh_byoi.journal import JOURNAL_ENV
-from ovh_byoi.ovh_api import OvhApi, OvhSettings
-from ovh_emulator.testing import start_emulator
+from ovh_byoi.ovh_api import Client, OvhApi, OvhSettings
+from ovh_byoi.spec import ByoiInstallationArgs
+from ovh_emulator.testing import RunningEmulator, start_emulator
+from testkit.emulator_records import sha512
 
+from .conftest import SERVER
+from .inputs import EFI_DEBIAN
 from .test_fidelity import FakeTime
 
 PROVIDER = Path(__file__).resolve().parents[2] / "provider"
@@ -124,6 +129,15 @@ def test_a_killed_process_gives_up_its_place_in_the_queue(tmp_path: Path) -> Non
         assert check.execute("SELECT COUNT(*) FROM waiters").fetchone()[0] == 0
 
 
+def emulator_settings(emulator: RunningEmulator) -> OvhSettings:
+    return OvhSettings(
+        endpoint=emulator.url,
+        application_key=emulator.application_key,
+        application_secret=emulator.application_secret,
+        consumer_key=emulator.consumer_key,
+    )
+
+
 def test_a_starting_fleet_asks_ovhs_clock_once_and_spends_no_budget_on_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -138,12 +152,7 @@ def test_a_starting_fleet_asks_ovhs_clock_once_and_spends_no_budget_on_it(
         names = [f"ns{n}.fleet.ovh" for n in range(servers)]
         for name in names:
             ovh_api.add_server(name)
-        settings = OvhSettings(
-            endpoint=ovh_api.url,
-            application_key=ovh_api.application_key,
-            application_secret=ovh_api.application_secret,
-            consumer_key=ovh_api.consumer_key,
-        )
+        settings = emulator_settings(ovh_api)
         with ThreadPoolExecutor(max_workers=servers) as pool:
             read = list(pool.map(lambda name: OvhApi.connect(settings, name).server().name, names))
         assert read == names
@@ -153,3 +162,43 @@ def test_a_starting_fleet_asks_ovhs_clock_once_and_spends_no_budget_on_it(
     with sqlite3.connect(tmp_path / "budget.sqlite") as db:
         [(tokens,)] = db.execute("SELECT tokens FROM buckets").fetchall()
     assert round(tokens) == BURST - servers, "one token per signed read, none for the clock"
+
+
+def test_the_reads_after_one_that_saw_an_install_end_do_not_wait_their_turn_again(
+    emulator: RunningEmulator, test_images: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a contended budget every look at OVH waits behind the other installs' polls (a turn is N / rate
+    for N installs). The look that sees an install end goes on to read the task, then the server: those
+    reads go before the queue, so the install ends one turn after OVH's, not three."""
+    monkeypatch.setenv(JOURNAL_ENV, str(tmp_path / "reinstalls.sqlite"))
+    monkeypatch.setenv("OVH_BYOI_TIME_SCALE", "600")
+    sent: list[tuple[str, str, bool]] = []
+    signed_call = Client.raw_call
+
+    def recording(self: Client, method: str, path: str, *args: object, **kwargs: object) -> object:
+        read = path.rsplit("/", 2)[-2] if "/task/" in path else path.rsplit("/", 1)[-1]
+        sent.append((method, read, _URGENCY.get() == _Urgency.PROMPT))
+        return signed_call(self, method, path, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "raw_call", recording)
+    image = test_images["debian.qcow2"]
+    session = Session.open(emulator_settings(emulator), SERVER, timeout_minutes=120)
+    state = session.install(
+        ByoiInstallationArgs(
+            service_name=SERVER,
+            image_url=emulator.image_url("debian.qcow2"),
+            image_type="qcow2",
+            image_checksum=sha512(image),
+            efi_bootloader_path=EFI_DEBIAN,
+            preflight="off",
+        )
+    )
+
+    assert state.os == "byoi_64"
+    last_look = max(i for i, (_, path, _) in enumerate(sent) if path == "status")
+    assert sent[last_look:] == [
+        ("GET", "status", False),
+        ("GET", "task", True),
+        ("GET", SERVER, True),
+    ]
+    assert not any(urgent for *_, urgent in sent[:last_look]), "only the end of a look goes first"
