@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 import traceback
@@ -61,7 +62,65 @@ def plan(quick: bool, output: Path = DEFAULT_OUTPUT) -> dict[int, Callable[[], F
     }
 
 
-def report(figures: list[Figure], about: dict[str, str], command: str, started: float) -> str:
+# "- 4. Provider cold start: goal met: 0.43 s": no title holds ": ".
+SUMMARY_LINE = re.compile(r"^- (\d+)\. .+?: (.+)$")
+COMMIT_ROW = re.compile(r"^\| commit \| (.+) \|$", re.MULTILINE)
+MEASURED_ON = re.compile(r"^Measured on (\S+ \S+) UTC by `(python -m benchmarks)` ", re.MULTILINE)
+
+
+def earlier_full_run(path: Path) -> tuple[str, str, dict[int, str]] | None:
+    """(when, which commit, each figure's verdict) of the full run `path` holds; None for another kind of run.
+
+    A verdict must hold on two consecutive full runs: a full run's report puts the one before beside it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    header = MEASURED_ON.search(text)
+    if header is None:
+        return None
+    verdicts = {}
+    summary = text.partition("\n## Summary\n")[2].partition("\n## ")[0]
+    for line in summary.splitlines():
+        found = SUMMARY_LINE.match(line)
+        if found:
+            verdicts[int(found[1])] = found[2]
+    commit = COMMIT_ROW.search(text)
+    return header[1], commit[1] if commit else "unknown", verdicts
+
+
+def consecutive(figures: list[Figure], before: tuple[str, str, dict[int, str]], commit: str) -> list[str]:
+    when, commit_before, verdicts = before
+    same = commit_before == commit and "changes" not in commit
+    code = "the same code" if same else f"commit {commit_before}"
+    lines = [
+        "## Two consecutive runs",
+        "",
+        f"The run above and the full run just before it ({when} UTC, {code}, written to this same file), "
+        "each figure's verdict:",
+        "",
+        "| figure | run before | this run | agree |",
+        "| --- | --- | --- | --- |",
+    ]
+    for figure in figures:
+        earlier = verdicts.get(figure.number, "-")
+        agree = "yes" if _outcome(earlier) == _outcome(figure.verdict) else "**no**"
+        lines.append(f"| {figure.number} | {earlier} | {figure.verdict} | {agree} |")
+    return [*lines, ""]
+
+
+def _outcome(verdict: str) -> str:
+    """The verdict without its figures: "goal met", "goal missed", "budget kept"..."""
+    return verdict.split(":", 1)[0].split(" (", 1)[0].strip()
+
+
+def report(
+    figures: list[Figure],
+    about: dict[str, str],
+    command: str,
+    started: float,
+    before: tuple[str, str, dict[int, str]] | None = None,
+) -> str:
     lines = [
         "# Benchmark results",
         "",
@@ -78,6 +137,8 @@ def report(figures: list[Figure], about: dict[str, str], command: str, started: 
     lines.append("")
     for figure in figures:
         lines += [figure.markdown()]
+    if before is not None:
+        lines += consecutive(figures, before, about.get("commit", "unknown"))
     return "\n".join(lines)
 
 
@@ -97,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"no figure {', '.join(map(str, sorted(unknown)))}; figures are 1 to 7")
         figures_to_run = {number: run for number, run in figures_to_run.items() if number in wanted}
 
+    full = not options.only and not options.quick
+    # Read before this run overwrites it: a full run is reported beside the full run before it.
+    before = earlier_full_run(options.output) if full else None
     started = time.time()
     about = machine()
     command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -113,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         print(figures[-1].text(), flush=True)
         about["load at the end"] = " ".join(f"{value:.2f}" for value in os.getloadavg())
         # Written after each figure: an interrupted run keeps what it measured.
-        options.output.write_text(report(figures, about, command.strip(), started), encoding="utf-8")
+        options.output.write_text(report(figures, about, command.strip(), started, before), encoding="utf-8")
     print(f"\nwritten to {options.output}", flush=True)
     return 0
 

@@ -98,7 +98,20 @@ def machine() -> dict[str, str]:
         "pulumi CLI": _cli_version(),
         "pulumi SDK": _version("pulumi"),
         "ovh": _version("ovh"),
+        "commit": _commit(),
     }
+
+
+def _commit() -> str:
+    """The code measured: its commit, "+ changes" when the work tree differs from it."""
+    try:
+        head = run_quietly(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"])
+        changed = run_quietly(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])
+    except OSError:
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + (" + changes" if changed.stdout.strip() else "")
 
 
 def _cli_version() -> str:
