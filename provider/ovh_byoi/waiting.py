@@ -6,7 +6,8 @@ making a third of the calls of OVH's Terraform provider (3 s backing off to 10 s
 machine's clock: OVH's `elapsedTime` goes negative across the install's reboots (ovhcloud-cli saw -1935, then
 +42, then -87) and is only shown, never computed with. Every request also waits for the consumer key's shared
 budget (`budget.py`); polls far from the expected end are "relaxed" so that a contended budget goes to the
-installs about to end. Each single read is retried as `ovh_byoi.retrying` says; durations are OVH time
+installs about to end. Once OVH's last step runs, only the task is read: its end or failure is the only news
+left, and one read notices it. Each single read is retried as `ovh_byoi.retrying` says; durations are OVH time
 (`ovh_byoi.clock`).
 """
 
@@ -162,12 +163,24 @@ class TaskWatcher:
             )
         return now - self._unknown_since >= UNKNOWN_STATUS_GRACE
 
+    def _on_the_last_step(self) -> bool:
+        """OVH's last step runs: its end, or its failure, is news the task gives alone."""
+        status = self.last_status
+        if status is None or status.current is None or status.failed_step is not None:
+            return False
+        return status.current[0] == len(status.progress)
+
     def observe(self) -> bool:
         """Ask OVH once or twice; True when the task has ended."""
         if self.task.status in ("init", "todo"):
             # Queued: no steps to read yet, only the task says when work begins.
             with relaxed():
                 self._read_task()
+            return self._ended()
+        if self._on_the_last_step():
+            # One read notices the end, where the steps then the task took two: one request less for each
+            # install that ends under a contended budget. A failure's steps are read when it is reported.
+            self._read_task()
             return self._ended()
         if self._last_delay >= self._schedule.relaxed_from:
             with relaxed():

@@ -136,6 +136,21 @@ def test_other_step_durations_are_noticed_promptly_with_fewer_calls_than_terrafo
     assert len(install.calls) < terraform_polls(install.end)
 
 
+def test_once_the_last_step_runs_only_the_task_is_read_so_noticing_the_end_costs_one_read() -> None:
+    """On the last step the steps have nothing more to say: the task tells its end or its failure. Under a
+    fleet's contended budget each read saved is one more for another install's end."""
+    time = SimulatedTime()
+    install = SimulatedInstall(time, step_seconds=[30.0] * 21)
+
+    task, lines = watch(install, time.clock())
+
+    assert task.status == "done"
+    assert lines[-1] == "[ns1000001.emulator.ovh] 21/21 step 21"
+    # The look that saw the end was one task read, not a read of the steps (gone) and then of the task.
+    assert install.calls[-2:] == ["task", "task"]
+    assert time.now - install.end <= 2.0 + 0.2 * 30
+
+
 def test_waits_are_divided_by_the_time_scale() -> None:
     time = SimulatedTime()
     install = SimulatedInstall(time, scale=600)
