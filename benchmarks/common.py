@@ -102,11 +102,17 @@ def machine() -> dict[str, str]:
     }
 
 
+REPORTS = (":(exclude)benchmarks/RESULTS.md", ":(exclude)benchmarks/peers.json", ":(exclude)README.md")
+
+
 def _commit() -> str:
     """The code measured: its commit, "+ changes" when the work tree differs from it."""
     try:
         head = run_quietly(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"])
-        changed = run_quietly(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])
+        # The reports a run rewrites are not the code it measures.
+        changed = run_quietly(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", ".", *REPORTS]
+        )
     except OSError:
         return "unknown"
     if head.returncode != 0:
