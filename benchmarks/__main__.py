@@ -1,6 +1,6 @@
 """Run the performance suite, print each figure, and write benchmarks/RESULTS.md.
 
-    .venv/bin/python -m benchmarks                 # every figure, about 40 minutes on 2 cores
+    .venv/bin/python -m benchmarks                 # every figure, 40 to 50 minutes on 2 cores
     .venv/bin/python -m benchmarks --only 1,4      # some figures
     .venv/bin/python -m benchmarks --quick         # smaller sizes, a few minutes: a smoke run
 
