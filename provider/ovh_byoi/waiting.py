@@ -13,6 +13,7 @@ left, and one read notices it. Each single read is retried as `ovh_byoi.retrying
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Final, NoReturn
 
@@ -177,15 +178,15 @@ class TaskWatcher:
             with relaxed():
                 self._read_task()
             return self._ended()
+        # A poll far from the expected end (a long last step too) leaves a contended budget to those near it.
+        far = relaxed() if self._last_delay >= self._schedule.relaxed_from else contextlib.nullcontext()
         if self._on_the_last_step():
             # One read notices the end, where the steps then the task took two: one request less for each
             # install that ends under a contended budget. A failure's steps are read when it is reported.
-            self._read_task()
+            with far:
+                self._read_task()
             return self._ended()
-        if self._last_delay >= self._schedule.relaxed_from:
-            with relaxed():
-                status = self._retry.call("reading the install steps", self._api.install_status)
-        else:
+        with far:
             status = self._retry.call("reading the install steps", self._api.install_status)
         if status is not None and status.progress:
             self.last_status = status

@@ -12,6 +12,7 @@ from typing import Any
 import ovh.exceptions
 import pytest
 import requests
+from ovh_byoi.budget import _URGENCY, _Urgency
 from ovh_byoi.clock import Clock, Deadline, time_scale
 from ovh_byoi.ovh_api import InstallStatus, Task
 from ovh_byoi.progress import Progress
@@ -149,6 +150,27 @@ def test_once_the_last_step_runs_only_the_task_is_read_so_noticing_the_end_costs
     # The look that saw the end was one task read, not a read of the steps (gone) and then of the task.
     assert install.calls[-2:] == ["task", "task"]
     assert time.now - install.end <= 2.0 + 0.2 * 30
+
+
+def test_a_long_last_step_is_read_as_a_poll_far_from_the_end_leaving_a_contended_budget_to_others() -> None:
+    time = SimulatedTime()
+    install = SimulatedInstall(time, step_seconds=[5.0] * 20 + [300.0])
+    relaxed_task_reads: list[bool] = []
+    read_task = install.task
+
+    def task(task_id: int) -> Task:
+        if "install/status" in install.calls:
+            relaxed_task_reads.append(_URGENCY.get() == _Urgency.RELAXED)
+        return read_task(task_id)
+
+    install.task = task  # type: ignore[method-assign]
+
+    done, _ = watch(install, time.clock())
+
+    assert done.status == "done"
+    # Dense at first, then sparse as the step runs on: the sparse reads wait behind installs near their end.
+    assert relaxed_task_reads[0] is False
+    assert True in relaxed_task_reads
 
 
 def test_waits_are_divided_by_the_time_scale() -> None:
