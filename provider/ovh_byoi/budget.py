@@ -13,10 +13,14 @@ minute ever sees more than 45 + 10 = 55 requests. The budget counts OVH time: it
 Tokens are granted in turn, never raced for: a request that cannot go at once writes itself into a queue in
 the same file and goes when every request ahead of it has had its token. With each install waiting for one
 request at a time, N installs sharing the budget are each served once every N / rate: the fairest share.
-The queue is ordered by arrival, with three exceptions: a `prompt()` request (a read that follows, in the same
-look at OVH, the one that had its token: the task when the steps say the install may be over, then the server
-once the task has ended) goes before all; a `relaxed()` one (a routine poll far from an
-install's expected end) counts as arriving `RELAXED_HANDICAP` later and leaves `RESERVE` tokens to others.
+The queue is ordered by when each request's news is due: its arrival, plus, for a poll of a running install,
+the time the install is expected to run on (`news_in()`, at most `NEWS_HORIZON`). A contended budget thus
+goes first to the installs about to end, whose reads notice an end, and to the requests that start an
+install; a poll far from its install's end waits, but never longer than the horizon. Two exceptions: a
+`prompt()` request (a read that follows, in the same look at OVH, the one that had its token: the task when
+the steps say the install may be over, then the server once the task has ended) goes before all; a
+`relaxed()` one (a routine poll far from an install's expected end) also goes only while `RESERVE` tokens
+are left for prompt ones.
 A waiter rewrites its heartbeat at least every `HEARTBEAT` seconds; one whose process has died is dropped
 from the queue (its process is gone, or, for a process of another machine or container, its heartbeat is
 `EXPIRY` seconds old), so a killed provider never holds the fleet up.
@@ -48,7 +52,9 @@ __all__ = [
     "RESERVE",
     "RequestBudget",
     "budget_path",
+    "news_in",
     "per_minute",
+    "prepaid",
     "prompt",
     "relaxed",
 ]
@@ -58,9 +64,9 @@ BUDGET_ENV: Final = "OVH_BYOI_REQUESTS_PER_MINUTE"
 DEFAULT_PER_MINUTE: Final = 45.0
 BURST: Final = 10.0
 RESERVE: Final = 3.0
-# OVH seconds a relaxed request counts as arriving later than it does: urgent ones overtake it, but only so
-# far (it is never starved).
-RELAXED_HANDICAP: Final = 20.0
+# OVH seconds: the most a poll's expected news may put it behind requests that arrive after it, so that a poll
+# far from its install's end is overtaken by those near theirs but never starved.
+NEWS_HORIZON: Final = 300.0
 # Real seconds: a waiter's heartbeat period, and how old a heartbeat may get before its waiter is dropped.
 HEARTBEAT: Final = 1.0
 EXPIRY: Final = 15.0
@@ -78,6 +84,10 @@ class _Urgency(enum.IntEnum):
 _URGENCY: contextvars.ContextVar[_Urgency] = contextvars.ContextVar(
     "ovh_byoi_urgency", default=_Urgency.URGENT
 )
+# OVH seconds until the news a request may bring is expected (0: now, as for the requests of a start).
+_NEWS_IN: contextvars.ContextVar[float] = contextvars.ContextVar("ovh_byoi_news_in", default=0.0)
+# A turn already taken (`prepaid()`): the next request spends it instead of queueing again.
+_PREPAID: contextvars.ContextVar[bool] = contextvars.ContextVar("ovh_byoi_prepaid", default=False)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (
@@ -106,15 +116,40 @@ def _urgency(level: _Urgency) -> Iterator[None]:
         _URGENCY.reset(token)
 
 
-def relaxed() -> contextlib.AbstractContextManager[None]:
-    """Requests made inside leave the reserve to urgent ones (routine polls far from an expected end)."""
-    return _urgency(_Urgency.RELAXED)
+@contextlib.contextmanager
+def news_in(seconds: float) -> Iterator[None]:
+    """Requests made inside expect their news in `seconds` (OVH's): polls of an install expected to run on
+    that long. They queue behind the requests whose news is due sooner."""
+    token = _NEWS_IN.set(min(max(seconds, 0.0), NEWS_HORIZON))
+    try:
+        yield
+    finally:
+        _NEWS_IN.reset(token)
+
+
+@contextlib.contextmanager
+def relaxed(expected_news_in: float = NEWS_HORIZON) -> Iterator[None]:
+    """Requests made inside are routine polls far from an expected end: they queue as `news_in` says (by
+    default as far back as a poll goes) and leave the reserve to prompt ones."""
+    with _urgency(_Urgency.RELAXED), news_in(expected_news_in):
+        yield
 
 
 def prompt() -> contextlib.AbstractContextManager[None]:
     """Requests made inside go before every waiting one: the later reads of a look whose first read has just
     had its token, so that noticing an end costs one turn of the queue, not two or three."""
     return _urgency(_Urgency.PROMPT)
+
+
+@contextlib.contextmanager
+def prepaid() -> Iterator[None]:
+    """The first request made inside spends a turn its caller has already waited for (`take()`): a look at
+    OVH chooses what to read once its turn has come, with what it knows then."""
+    token = _PREPAID.set(True)
+    try:
+        yield
+    finally:
+        _PREPAID.reset(token)
 
 
 def per_minute(environ: Mapping[str, str] = os.environ) -> float:
@@ -228,12 +263,23 @@ class RequestBudget:
             now = self._now()
             tokens, counted_at = self._tokens(db, now)
             self._forget_the_dead(db, now)
+            # Prompt requests go first; the others by due time. A relaxed request needs the reserve on top
+            # of its token, and so do those behind it, or they would take each token it waits for.
             (ahead,) = db.execute(
-                "SELECT COUNT(*) FROM waiters WHERE key=? AND (rank < ? OR (rank = ? AND "
+                "SELECT COALESCE(SUM(CASE WHEN rank = ? THEN 1.0 + ? ELSE 1.0 END), 0) FROM waiters "
+                "WHERE key=? AND (MIN(rank, 1) < MIN(?, 1) OR (MIN(rank, 1) = MIN(?, 1) AND "
                 "(due < ? OR (due = ? AND ticket < ?))))",
-                (self.key, rank, rank, due, due, ticket if ticket is not None else 1 << 62),
+                (
+                    int(_Urgency.RELAXED),
+                    self.reserve,
+                    self.key,
+                    rank,
+                    rank,
+                    due,
+                    due,
+                    ticket if ticket is not None else 1 << 62,
+                ),
             ).fetchone()
-            # Every request ahead has a token set aside for it; a relaxed one also leaves the reserve.
             needed = ahead + 1.0 + (self.reserve if rank == _Urgency.RELAXED else 0.0)
             if tokens >= needed:
                 tokens -= 1.0
@@ -258,9 +304,12 @@ class RequestBudget:
         """Waits for this request's turn in the budget; returns the real seconds waited."""
         if self.broken is not None:
             return 0.0
+        if _PREPAID.get():
+            _PREPAID.set(False)
+            return 0.0
         urgency = _URGENCY.get()
         started = self._now()
-        due = started + (RELAXED_HANDICAP / self.scale if urgency == _Urgency.RELAXED else 0.0)
+        due = started + (0.0 if urgency == _Urgency.PROMPT else _NEWS_IN.get() / self.scale)
         ticket: int | None = None
         try:
             with contextlib.closing(self._connect()) as db:

@@ -10,9 +10,10 @@ provider call (each call runs in one thread) and never keep it in the provider o
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -22,7 +23,7 @@ import ovh.config
 import ovh.exceptions
 from pydantic import BaseModel, ConfigDict, Field
 
-from .budget import RequestBudget
+from .budget import RequestBudget, prepaid
 from .clock import time_scale
 from .errors import CredentialsError
 from .spec import ReinstallRequest
@@ -378,6 +379,15 @@ class OvhApi:
     def connect(cls, settings: OvhSettings, service_name: str) -> OvhApi:
         endpoint = resolve_endpoint(settings.endpoint)
         return cls(make_client(settings), service_name, endpoint=endpoint)
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Waits for the consumer key's shared budget once; the first request inside spends that turn."""
+        budget: RequestBudget | None = getattr(self._client, "budget", None)
+        if budget is not None:
+            budget.take()
+        with prepaid():
+            yield
 
     def server(self) -> Server:
         return Server.model_validate(self._client.get(self._base))

@@ -5,19 +5,19 @@ and asks sparsely while much remains and every 2 s near the end: it notices comp
 making a third of the calls of OVH's Terraform provider (3 s backing off to 10 s). Time is measured on this
 machine's clock: OVH's `elapsedTime` goes negative across the install's reboots (ovhcloud-cli saw -1935, then
 +42, then -87) and is only shown, never computed with. Every request also waits for the consumer key's shared
-budget (`budget.py`); polls far from the expected end are "relaxed" so that a contended budget goes to the
-installs about to end. Once OVH's last step runs, only the task is read: its end or failure is the only news
-left, and one read notices it. Each single read is retried as `ovh_byoi.retrying` says; durations are OVH time
+budget (`budget.py`), queued by when its install is expected to end, so that a contended budget goes to the
+installs about to end. What a look reads is chosen once its turn has come. Once OVH's last step runs, only
+the task is read: its end or failure is the only news left, and one read notices it; so does a look that the
+budget held up past half the time the install had left. Each single read is retried as `ovh_byoi.retrying` says; durations are OVH time
 (`ovh_byoi.clock`).
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Final, NoReturn
 
-from .budget import prompt, relaxed
+from .budget import news_in, prompt, relaxed
 from .errors import ByoiError
 from .ovh_api import InstallStatus, OvhApi, Task
 
@@ -63,14 +63,26 @@ class PollSchedule:
         steps_left = len(status.progress) - status.steps_done
         if steps_left <= 0:
             return self.densest
+        remaining = self.time_left(status, step_age, per_step)
+        soonest_end = (steps_left - 1) * self.shortest_step + self.share_of_step * step_age
+        return max(self.densest, min(self.sparsest, self.share_of_remaining * remaining, soonest_end))
+
+    def time_left(
+        self, status: InstallStatus | None, step_age: float = 0.0, per_step: float | None = None
+    ) -> float:
+        """OVH seconds the install is expected to run on (as `delay` takes its arguments); 0 once no step
+        is left, `sparsest` while no step is known."""
+        if status is None or not status.progress:
+            return self.sparsest
+        steps_left = len(status.progress) - status.steps_done
+        if steps_left <= 0:
+            return 0.0
         if per_step is None:
             # elapsedTime goes negative (and restarts) across reboots: only a positive one is a hint.
             positive = status.elapsed_time > 0 and status.steps_done > 0
             per_step = status.elapsed_time / status.steps_done if positive else self.typical_step
         # A step that has already run longer than the average is likely to run about as long again.
-        remaining = per_step * (steps_left - 1) + max(per_step - step_age, step_age)
-        soonest_end = (steps_left - 1) * self.shortest_step + self.share_of_step * step_age
-        return max(self.densest, min(self.sparsest, self.share_of_remaining * remaining, soonest_end))
+        return per_step * (steps_left - 1) + max(per_step - step_age, step_age)
 
 
 class InstallTimeoutError(ByoiError):
@@ -135,6 +147,8 @@ class TaskWatcher:
         self._retry = retry
         self._schedule = schedule or PollSchedule()
         self._last_delay = self._schedule.queued
+        # When the schedule would have looked again after the last read of the steps.
+        self._look_due_at: float | None = None
 
     def _now(self) -> float:
         """This machine's clock in OVH seconds."""
@@ -171,6 +185,11 @@ class TaskWatcher:
             return False
         return status.current[0] == len(status.progress)
 
+    def _past_due(self) -> bool:
+        """Half the time the install had left when its steps were last read has passed: a look held up this
+        long may find it over."""
+        return self._look_due_at is not None and self._now() >= self._look_due_at
+
     def observe(self) -> bool:
         """Ask OVH once or twice; True when the task has ended."""
         if self.task.status in ("init", "todo"):
@@ -178,15 +197,20 @@ class TaskWatcher:
             with relaxed():
                 self._read_task()
             return self._ended()
-        # A poll far from the expected end (a long last step too) leaves a contended budget to those near it.
-        far = relaxed() if self._last_delay >= self._schedule.relaxed_from else contextlib.nullcontext()
-        if self._on_the_last_step():
-            # One read notices the end, where the steps then the task took two: one request less for each
-            # install that ends under a contended budget. A failure's steps are read when it is reported.
-            with far:
+        # A contended budget goes first to the installs expected to end soonest; a poll far from the expected
+        # end (a long last step too) also leaves the reserve to the reads that notice an end.
+        left = self._time_left()
+        far = self._last_delay >= self._schedule.relaxed_from
+        priority = relaxed(left) if far else news_in(left)
+        asked = self._now()
+        with priority, self._api.turn():
+            # What to read is chosen once the turn has come. On OVH's last step, or after a wait for a
+            # contended budget that took the look past due, the task alone notices an end (or a failure,
+            # whose steps are read when it is reported): one request, where the steps then the task take two.
+            held_up = self._now() - asked > self._schedule.densest
+            if self._on_the_last_step() or (held_up and self._past_due()):
                 self._read_task()
-            return self._ended()
-        with far:
+                return self._ended()
             status = self._retry.call("reading the install steps", self._api.install_status)
         if status is not None and status.progress:
             self.last_status = status
@@ -198,6 +222,7 @@ class TaskWatcher:
             step = (current[0], current[1].comment) if current else None
             if step is not None and (self._step_seen is None or self._step_seen[0] != step):
                 self._step_seen = (step, now)
+            self._look_due_at = now + self._schedule.share_of_remaining * self._time_left()
         if status is None or status.current is None or status.failed_step is not None:
             # The steps say it may be over; the task is the authority (asked in the same turn of the budget).
             with prompt():
@@ -212,15 +237,22 @@ class TaskWatcher:
         ended = status.steps_done - steps_then
         return (self._now() - since) / ended if ended > 0 else None
 
+    def _estimate_inputs(self) -> tuple[InstallStatus | None, float, float | None]:
+        """The last steps seen, how long the current one has run, the average step length measured."""
+        status = self.last_status
+        step_age = self._now() - self._step_seen[1] if status and self._step_seen else 0.0
+        per_step = self._per_step(status) if status else None
+        return status, max(step_age, 0.0), per_step
+
+    def _time_left(self) -> float:
+        return self._schedule.time_left(*self._estimate_inputs())
+
     def next_delay(self) -> float:
         """Real seconds until the next look."""
         if self.task.status in ("init", "todo") or not self.task.known_status:
             ovh_seconds = self._schedule.queued
         else:
-            status = self.last_status
-            step_age = self._now() - self._step_seen[1] if status and self._step_seen else 0.0
-            per_step = self._per_step(status) if status else None
-            ovh_seconds = self._schedule.delay(status, max(step_age, 0.0), per_step)
+            ovh_seconds = self._schedule.delay(*self._estimate_inputs())
         self._last_delay = ovh_seconds
         return self._retry.clock.real(ovh_seconds)
 

@@ -15,7 +15,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from ovh_byoi.budget import _URGENCY, BUDGET_ENV, BURST, RequestBudget, _Urgency, prompt
+from ovh_byoi.budget import (
+    _URGENCY,
+    BUDGET_ENV,
+    BURST,
+    NEWS_HORIZON,
+    RequestBudget,
+    _Urgency,
+    news_in,
+    prepaid,
+    prompt,
+    relaxed,
+)
 from ovh_byoi.installing import Session
 from ovh_byoi.journal import JOURNAL_ENV
 from ovh_byoi.ovh_api import Client, OvhApi, OvhSettings
@@ -104,6 +115,83 @@ def test_a_prompt_request_goes_before_those_waiting(tmp_path: Path) -> None:
     waited["first"] = first.take()
     assert waited["second"] <= 1.0, "the prompt request had the first token"
     assert waited["first"] >= 2.0, "the waiting request had the next one"
+
+
+def test_a_poll_of_an_install_about_to_end_goes_before_one_that_asked_earlier_but_expects_news_later(
+    tmp_path: Path,
+) -> None:
+    """64 installs ending within minutes of each other poll more than the budget can serve: served by arrival,
+    the install that has just ended waits behind the polls of installs with a minute still to run."""
+    clock = FakeTime()
+
+    def budget() -> RequestBudget:
+        return RequestBudget(
+            tmp_path / "budget.sqlite", "ck", requests_per_minute=60, sleep=clock.sleep, now=lambda: clock.now
+        )
+
+    far, near = budget(), budget()
+    for _ in range(int(BURST)):
+        far.take()
+    waited: dict[str, float] = {}
+
+    def sleep_while_another_asks(seconds: float) -> None:
+        if not waited:
+            with news_in(5):
+                waited["near"] = near.take()
+        clock.sleep(seconds)
+
+    far._sleep = sleep_while_another_asks
+    with news_in(60):
+        waited["far"] = far.take()
+    assert waited["near"] <= 1.0, "the poll of the install about to end had the first token"
+    assert waited["far"] >= 2.0, "the poll far from its end had the next one"
+
+
+def test_a_relaxed_poll_is_overtaken_by_later_requests_only_up_to_the_horizon(tmp_path: Path) -> None:
+    """A stream of urgent requests (an install's start, polls near an end) never starves a routine poll: those
+    that arrive after the poll's news was due queue behind it."""
+    # 20 tokens a real second; the horizon lasts a real second.
+    scale = NEWS_HORIZON
+    db = tmp_path / "budget.sqlite"
+    stop = time.monotonic() + 4.0
+    urgent_served = 0
+
+    def urgent_stream() -> None:
+        nonlocal urgent_served
+        budget = RequestBudget(db, "ck", requests_per_minute=10, scale=scale)
+        while time.monotonic() < stop:
+            budget.take()
+            urgent_served += 1
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        streams = [pool.submit(urgent_stream) for _ in range(2)]
+        # The burst is spent and the urgent requests queue before the routine poll asks.
+        time.sleep(1.0)
+        with relaxed():
+            asked = time.monotonic()
+            RequestBudget(db, "ck", requests_per_minute=10, scale=scale).take()
+            waited = time.monotonic() - asked
+        served_before = urgent_served
+        for stream in streams:
+            stream.result()
+
+    assert urgent_served > served_before, "the urgent stream still ran when the routine poll had its token"
+    # Its horizon (1 s here), then the reserve and the requests queued before it was due.
+    assert waited <= 2.0, f"the routine poll waited {waited:.2f} s behind a stream of later requests"
+
+
+def test_a_request_made_in_a_turn_already_waited_for_spends_that_turn_only(tmp_path: Path) -> None:
+    """A look waits for its turn, then chooses what to read: that read must not queue a second time."""
+    clock = FakeTime()
+    budget = RequestBudget(
+        tmp_path / "budget.sqlite", "ck", requests_per_minute=60, sleep=clock.sleep, now=lambda: clock.now
+    )
+    for _ in range(int(BURST)):
+        budget.take()
+    assert budget.take() >= 0.9, "the bucket is empty: a turn takes a second"
+    with prepaid():
+        assert budget.take() == 0.0, "the turn waited for is spent"
+        assert budget.take() >= 0.9, "a second request inside waits its own turn"
 
 
 def queued(db: sqlite3.Connection) -> int:

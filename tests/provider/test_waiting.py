@@ -6,13 +6,15 @@ the polling schedule is measured on the same install the end-to-end tests run at
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import ovh.exceptions
 import pytest
 import requests
-from ovh_byoi.budget import _URGENCY, _Urgency
+from ovh_byoi.budget import _NEWS_IN, _URGENCY, NEWS_HORIZON, _Urgency
 from ovh_byoi.clock import Clock, Deadline, time_scale
 from ovh_byoi.ovh_api import InstallStatus, Task
 from ovh_byoi.progress import Progress
@@ -51,6 +53,13 @@ class SimulatedInstall:
     step_seconds: list[float] = field(default_factory=lambda: list(STEP_SECONDS))
     calls: list[str] = field(default_factory=list)
     service_name: str = "ns1000001.emulator.ovh"
+    # Other installs' requests fill the shared budget: every look waits this many seconds for its turn.
+    turn_wait: float = 0.0
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        self.time.now += self.turn_wait / self.scale
+        yield
 
     @property
     def elapsed(self) -> float:
@@ -171,6 +180,62 @@ def test_a_long_last_step_is_read_as_a_poll_far_from_the_end_leaving_a_contended
     # Dense at first, then sparse as the step runs on: the sparse reads wait behind installs near their end.
     assert relaxed_task_reads[0] is False
     assert True in relaxed_task_reads
+
+
+def test_each_poll_queues_for_a_contended_budget_by_when_its_install_is_expected_to_end() -> None:
+    """The budget serves first the polls whose news is due first: a poll at the start of a ten-minute install
+    counts as far behind, the reads near its end as about due."""
+    time = SimulatedTime()
+    install = SimulatedInstall(time)
+    expected: list[tuple[float, float]] = []
+    read_steps, read_task = install.install_status, install.task
+
+    def steps() -> InstallStatus | None:
+        expected.append((time.now, _NEWS_IN.get()))
+        return read_steps()
+
+    def task(task_id: int) -> Task:
+        expected.append((time.now, _NEWS_IN.get()))
+        return read_task(task_id)
+
+    install.install_status = steps  # type: ignore[method-assign]
+    install.task = task  # type: ignore[method-assign]
+
+    done, _ = watch(install, time.clock())
+
+    assert done.status == "done"
+    first_steps = next(news for at, news in expected if at >= INIT_SECONDS + TODO_SECONDS)
+    assert first_steps >= 60.0, "a poll at the start expects no news for minutes"
+    assert max(news for _, news in expected) <= NEWS_HORIZON
+    # The last looks come closer and closer to the end, and so does the news they expect.
+    last_looks = [news for _, news in expected[-3:]]
+    assert last_looks == sorted(last_looks, reverse=True)
+    assert last_looks[-1] <= 30.0
+
+
+def test_a_look_held_up_by_a_contended_budget_reads_the_task_alone_so_an_end_costs_one_read() -> None:
+    """64 installs sharing 45 requests a minute: each look waits about a minute and a half for its turn. By
+    then the install may be over, and reading the steps (gone), then the task, would spend two requests of
+    the shared budget where the task alone notices the end."""
+    time = SimulatedTime()
+    install = SimulatedInstall(time, turn_wait=85.0)
+
+    task, lines = watch(install, time.clock())
+
+    assert task.status == "done"
+    assert install.calls[-1] == "task"
+    assert install.calls[-2] != "install/status", "the look that saw the end read the task alone"
+    assert any("/21" in line for line in lines), "the steps were read, and shown, while far from the end"
+
+
+def test_a_look_that_had_its_turn_at_once_reads_the_steps_and_shows_them() -> None:
+    time = SimulatedTime()
+    install = SimulatedInstall(time, step_seconds=[30.0] * 21, turn_wait=0.5)
+
+    task, lines = watch(install, time.clock())
+
+    assert task.status == "done"
+    assert lines[-1] == "[ns1000001.emulator.ovh] 21/21 step 21"
 
 
 def test_waits_are_divided_by_the_time_scale() -> None:
