@@ -8,8 +8,8 @@ machine's clock: OVH's `elapsedTime` goes negative across the install's reboots 
 budget (`budget.py`), queued by when its install is expected to end, so that a contended budget goes to the
 installs about to end. What a look reads is chosen once its turn has come. Once OVH's last step runs, only
 the task is read: its end or failure is the only news left, and one read notices it; so does a look that the
-budget held up past half the time the install had left. Each single read is retried as `ovh_byoi.retrying` says; durations are OVH time
-(`ovh_byoi.clock`).
+budget held up past half the time the install had left. Each single read is retried as `ovh_byoi.retrying`
+says; durations are OVH time (`ovh_byoi.clock`).
 """
 
 from __future__ import annotations
