@@ -147,7 +147,8 @@ class TaskWatcher:
         self._retry = retry
         self._schedule = schedule or PollSchedule()
         self._last_delay = self._schedule.queued
-        # When the schedule would have looked again after the last read of the steps.
+        # Half the time the install had left, after the last read of the steps: a look later than this may
+        # find it over.
         self._look_due_at: float | None = None
 
     def _now(self) -> float:

@@ -3,6 +3,7 @@ them evenly, and a killed process's place in the queue is given up."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -91,7 +92,13 @@ def test_processes_sharing_a_small_budget_are_served_in_turn(tmp_path: Path) -> 
     assert max(served.values()) - min(served.values()) <= 2, served
 
 
-def test_a_prompt_request_goes_before_those_waiting(tmp_path: Path) -> None:
+def another_asks_while_the_first_waits(
+    tmp_path: Path,
+    first_asks: contextlib.AbstractContextManager[None],
+    then_another_asks: contextlib.AbstractContextManager[None],
+) -> tuple[float, float]:
+    """Two processes on a fake clock: once the burst is spent, the first asks and, while it waits in the
+    queue, the other asks. Returns how long each waited (first, other)."""
     clock = FakeTime()
 
     def budget() -> RequestBudget:
@@ -99,22 +106,28 @@ def test_a_prompt_request_goes_before_those_waiting(tmp_path: Path) -> None:
             tmp_path / "budget.sqlite", "ck", requests_per_minute=60, sleep=clock.sleep, now=lambda: clock.now
         )
 
-    first, second = budget(), budget()
+    first, other = budget(), budget()
     for _ in range(int(BURST)):
         first.take()
     waited: dict[str, float] = {}
 
     def sleep_while_another_asks(seconds: float) -> None:
-        # While `first` waits in the queue, `second` asks promptly: it needs only the next token.
         if not waited:
-            with prompt():
-                waited["second"] = second.take()
+            with then_another_asks:
+                waited["other"] = other.take()
         clock.sleep(seconds)
 
     first._sleep = sleep_while_another_asks
-    waited["first"] = first.take()
-    assert waited["second"] <= 1.0, "the prompt request had the first token"
-    assert waited["first"] >= 2.0, "the waiting request had the next one"
+    with first_asks:
+        waited["first"] = first.take()
+    return waited["first"], waited["other"]
+
+
+def test_a_prompt_request_goes_before_those_waiting(tmp_path: Path) -> None:
+    # The prompt request needs only the next token.
+    first, second = another_asks_while_the_first_waits(tmp_path, contextlib.nullcontext(), prompt())
+    assert second <= 1.0, "the prompt request had the first token"
+    assert first >= 2.0, "the waiting request had the next one"
 
 
 def test_a_poll_of_an_install_about_to_end_goes_before_one_that_asked_earlier_but_expects_news_later(
@@ -122,29 +135,9 @@ def test_a_poll_of_an_install_about_to_end_goes_before_one_that_asked_earlier_bu
 ) -> None:
     """64 installs ending within minutes of each other poll more than the budget can serve: served by arrival,
     the install that has just ended waits behind the polls of installs with a minute still to run."""
-    clock = FakeTime()
-
-    def budget() -> RequestBudget:
-        return RequestBudget(
-            tmp_path / "budget.sqlite", "ck", requests_per_minute=60, sleep=clock.sleep, now=lambda: clock.now
-        )
-
-    far, near = budget(), budget()
-    for _ in range(int(BURST)):
-        far.take()
-    waited: dict[str, float] = {}
-
-    def sleep_while_another_asks(seconds: float) -> None:
-        if not waited:
-            with news_in(5):
-                waited["near"] = near.take()
-        clock.sleep(seconds)
-
-    far._sleep = sleep_while_another_asks
-    with news_in(60):
-        waited["far"] = far.take()
-    assert waited["near"] <= 1.0, "the poll of the install about to end had the first token"
-    assert waited["far"] >= 2.0, "the poll far from its end had the next one"
+    far, near = another_asks_while_the_first_waits(tmp_path, news_in(60), news_in(5))
+    assert near <= 1.0, "the poll of the install about to end had the first token"
+    assert far >= 2.0, "the poll far from its end had the next one"
 
 
 def test_a_relaxed_poll_is_overtaken_by_later_requests_only_up_to_the_horizon(tmp_path: Path) -> None:
