@@ -46,7 +46,7 @@ def test_a_running_reinstall_is_waited_for_before_ours_starts(
         (created.outputs["task_id"], "done"),
     ]
     assert writes(emulator) == {REINSTALL: 1}, "ours was asked once, after the other one ended"
-    assert f"reinstall task {other['taskId']}" in provider.output
+    provider.wait_for_line(f"reinstall task {other['taskId']}")
 
 
 @pytest.mark.parametrize("busy_answer", ["conflict", "taskAlreadyExists"])
@@ -85,7 +85,7 @@ def test_two_installs_of_one_server_never_overlap(
     assert [entry["status"] for entry in history] == ["done", "done"]
     assert sorted(result.outputs["task_id"] for result in results) == [entry["taskId"] for entry in history]
     assert emulator.stats()[REINSTALL] == 3, "one request refused because an install ran, then asked again"
-    assert "another operation holds the server" in provider.output
+    provider.wait_for_line("another operation holds the server")
 
 
 def test_four_servers_install_at_once_through_one_provider(
@@ -122,7 +122,7 @@ def test_a_lost_answer_to_the_reinstall_request_is_recovered_without_asking_agai
     assert install["status"] == "done"
     assert deployed.outputs["task_id"] == install["taskId"]
     assert emulator.stats()[REINSTALL] == 1, "the task OVH started is followed, not asked for again"
-    assert "answer was lost" in provider.output
+    provider.wait_for_line("answer was lost")
 
 
 def test_transient_refusals_are_asked_again(
