@@ -21,6 +21,10 @@ install; a poll far from its install's end waits, but never longer than the hori
 the steps say the install may be over, then the server once the task has ended) goes before all; a
 `relaxed()` one (a routine poll far from an install's expected end) also goes only while `RESERVE` tokens
 are left for prompt ones.
+A request that starts something (an install's first reads and its reinstall, a refresh's read) and is held up
+for `TELL_AFTER` OVH seconds or more says so through `RequestBudget.tell`, and again every `TELL_EVERY`: how
+many requests go first and about how long it waits. Nothing else would show why its server sits still. A
+poll's wait is left unsaid: its install runs on, and a fleet's installs would bury their steps under it.
 A waiter rewrites its heartbeat at least every `HEARTBEAT` seconds; one whose process has died is dropped
 from the queue (its process is gone, or, for a process of another machine or container, its heartbeat is
 `EXPIRY` seconds old), so a killed provider never holds the fleet up.
@@ -50,6 +54,8 @@ __all__ = [
     "BURST",
     "DEFAULT_PER_MINUTE",
     "RESERVE",
+    "TELL_AFTER",
+    "TELL_EVERY",
     "RequestBudget",
     "budget_path",
     "news_in",
@@ -67,6 +73,10 @@ RESERVE: Final = 3.0
 # OVH seconds: the most a poll's expected news may put it behind requests that arrive after it, so that a poll
 # far from its install's end is overtaken by those near theirs but never starved.
 NEWS_HORIZON: Final = 300.0
+# OVH seconds: how long a start's wait must be expected to last before it is said, and how often it is said
+# again while it lasts.
+TELL_AFTER: Final = 30.0
+TELL_EVERY: Final = 120.0
 # Real seconds: a waiter's heartbeat period, and how old a heartbeat may get before its waiter is dropped.
 HEARTBEAT: Final = 1.0
 EXPIRY: Final = 15.0
@@ -198,6 +208,8 @@ class RequestBudget:
         self._sleep = sleep
         self._now = now
         self.broken: str | None = None
+        # Where a long wait is said (`TELL_AFTER`): the install's progress lines.
+        self.tell: Callable[[str], None] | None = None
 
     @classmethod
     def for_key(cls, consumer_key: str, *, scale: float) -> RequestBudget | None:
@@ -253,10 +265,11 @@ class RequestBudget:
 
     def _turn(
         self, db: sqlite3.Connection, ticket: int | None, rank: int, due: float
-    ) -> tuple[int | None, float]:
+    ) -> tuple[int | None, float, int]:
         """One look at the queue, in one transaction: takes a token if it is this request's turn.
 
-        Returns (the request's ticket, None once it has its token; real seconds until its turn may come).
+        Returns (the request's ticket, None once it has its token; real seconds until its turn may come; how
+        many requests are queued ahead of it).
         """
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -265,9 +278,9 @@ class RequestBudget:
             self._forget_the_dead(db, now)
             # Prompt requests go first; the others by due time. A relaxed request needs the reserve on top
             # of its token, and so do those behind it, or they would take each token it waits for.
-            (ahead,) = db.execute(
-                "SELECT COALESCE(SUM(CASE WHEN rank = ? THEN 1.0 + ? ELSE 1.0 END), 0) FROM waiters "
-                "WHERE key=? AND (MIN(rank, 1) < MIN(?, 1) OR (MIN(rank, 1) = MIN(?, 1) AND "
+            (ahead, waiters_ahead) = db.execute(
+                "SELECT COALESCE(SUM(CASE WHEN rank = ? THEN 1.0 + ? ELSE 1.0 END), 0), COUNT(*) "
+                "FROM waiters WHERE key=? AND (MIN(rank, 1) < MIN(?, 1) OR (MIN(rank, 1) = MIN(?, 1) AND "
                 "(due < ? OR (due = ? AND ticket < ?))))",
                 (
                     int(_Urgency.RELAXED),
@@ -298,7 +311,7 @@ class RequestBudget:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return ticket, wait
+        return ticket, wait, int(waiters_ahead)
 
     def take(self) -> float:
         """Waits for this request's turn in the budget; returns the real seconds waited."""
@@ -310,14 +323,25 @@ class RequestBudget:
         urgency = _URGENCY.get()
         started = self._now()
         due = started + (0.0 if urgency == _Urgency.PROMPT else _NEWS_IN.get() / self.scale)
+        starts_something = urgency == _Urgency.URGENT and _NEWS_IN.get() == 0.0
+        told_at: float | None = None
         ticket: int | None = None
         try:
             with contextlib.closing(self._connect()) as db:
                 try:
                     while True:
-                        ticket, wait = self._turn(db, ticket, int(urgency), due)
+                        ticket, wait, ahead = self._turn(db, ticket, int(urgency), due)
                         if ticket is None:
                             return self._now() - started
+                        if self.tell is not None and starts_something:
+                            now = self._now()
+                            if (
+                                (now - started + wait) * self.scale >= TELL_AFTER
+                                if told_at is None
+                                else (now - told_at) * self.scale >= TELL_EVERY
+                            ):
+                                told_at = now
+                                self.tell(self._waiting(ahead, wait))
                         self._sleep(min(max(wait, SHORTEST_WAIT), HEARTBEAT))
                 finally:
                     if ticket is not None:
@@ -334,3 +358,14 @@ class RequestBudget:
                 flush=True,
             )
             return self._now() - started
+
+    def _waiting(self, ahead: int, wait: float) -> str:
+        """What a long wait says: the requests going first, the rate, about how long (OVH time)."""
+        seconds = wait * self.scale
+        left = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+        per_minute = self.rate * 60 / self.scale
+        return (
+            f"waiting for the OVH request budget: {ahead} requests of this consumer key go first, at "
+            f"{per_minute:g} a minute shared by every provider process of this machine "
+            f"({BUDGET_ENV}); about {left}"
+        )

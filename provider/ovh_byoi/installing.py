@@ -80,7 +80,7 @@ class Session:
         clock = clock or Clock.from_env()
         progress = progress or Progress(service_name)
         retry = RetryPolicy(clock, Deadline(timeout_minutes, clock), progress)
-        api = OvhApi.connect(settings, service_name)
+        api = OvhApi.connect(settings, service_name, tell=progress.say)
         journal = ServerJournal(Journal.default(), api.endpoint, service_name, progress.say)
         return cls(api, retry, progress, journal)
 

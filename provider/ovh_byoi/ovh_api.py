@@ -376,9 +376,15 @@ class OvhApi:
         return query_id if isinstance(query_id, str) else None
 
     @classmethod
-    def connect(cls, settings: OvhSettings, service_name: str) -> OvhApi:
+    def connect(
+        cls, settings: OvhSettings, service_name: str, *, tell: Callable[[str], None] | None = None
+    ) -> OvhApi:
+        """`tell`: where a start held up long by the request budget is said (`RequestBudget.tell`)."""
         endpoint = resolve_endpoint(settings.endpoint)
-        return cls(make_client(settings), service_name, endpoint=endpoint)
+        client = make_client(settings)
+        if client.budget is not None:
+            client.budget.tell = tell
+        return cls(client, service_name, endpoint=endpoint)
 
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:

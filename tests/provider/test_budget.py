@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -21,6 +22,7 @@ from ovh_byoi.budget import (
     BUDGET_ENV,
     BURST,
     NEWS_HORIZON,
+    TELL_EVERY,
     RequestBudget,
     _Urgency,
     news_in,
@@ -31,6 +33,7 @@ from ovh_byoi.budget import (
 from ovh_byoi.installing import Session
 from ovh_byoi.journal import JOURNAL_ENV
 from ovh_byoi.ovh_api import Client, OvhApi, OvhSettings
+from ovh_byoi.progress import Progress
 from ovh_byoi.spec import ByoiInstallationArgs
 from ovh_emulator.testing import RunningEmulator, start_emulator
 from testkit.emulator_records import sha512
@@ -185,6 +188,74 @@ def test_a_request_made_in_a_turn_already_waited_for_spends_that_turn_only(tmp_p
     with prepaid():
         assert budget.take() == 0.0, "the turn waited for is spent"
         assert budget.take() >= 0.9, "a second request inside waits its own turn"
+
+
+def test_a_start_held_up_long_by_the_budget_says_how_long_and_a_poll_does_not(tmp_path: Path) -> None:
+    """A 200-server fleet's last installs wait many minutes for their first request: without a word, the user
+    cannot tell a budget from a hang. A poll's wait is left unsaid: its install runs on."""
+    clock = FakeTime()
+    said: list[str] = []
+    # One token every 4 minutes.
+    budget = RequestBudget(
+        tmp_path / "budget.sqlite", "ck", requests_per_minute=0.25, sleep=clock.sleep, now=lambda: clock.now
+    )
+    budget.tell = said.append
+    for _ in range(int(BURST)):
+        budget.take()
+    with news_in(30):
+        assert budget.take() >= 200
+    assert said == [], "a poll's wait is not said"
+
+    budget.take()
+    assert len(said) == 2, f"said at once, then {TELL_EVERY:g} s later: {said}"
+    assert said[0].startswith("waiting for the OVH request budget: 0 requests of this consumer key go first")
+    assert "0.25 a minute" in said[0] and "about 4 min" in said[0]
+
+
+def test_a_long_wait_counts_the_requests_queued_before_it(tmp_path: Path) -> None:
+    clock = FakeTime()
+    said: list[str] = []
+    budget = RequestBudget(
+        tmp_path / "budget.sqlite", "ck", requests_per_minute=6, sleep=clock.sleep, now=lambda: clock.now
+    )
+    budget.tell = said.append
+    for _ in range(int(BURST)):
+        budget.take()
+    # Three requests of other installs queued first, their processes alive (this one's pid).
+    with contextlib.closing(sqlite3.connect(tmp_path / "budget.sqlite")) as db, db:
+        db.executemany(
+            "INSERT INTO waiters (key, rank, due, pid, seen) VALUES (?, 1, ?, ?, ?)",
+            [(budget.key, clock.now - 1, os.getpid(), clock.now)] * 3,
+        )
+    budget.take()
+    assert said[0].startswith("waiting for the OVH request budget: 3 requests of this consumer key go first")
+    assert said[0].endswith("about 40 s"), "four tokens at one every 10 s"
+
+
+def test_an_install_start_held_up_by_the_budget_says_so_among_its_progress_lines(
+    emulator: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through OVH's own client, signing real requests: the install's progress lines carry the wait."""
+    monkeypatch.setenv(JOURNAL_ENV, str(tmp_path / "reinstalls.sqlite"))
+    monkeypatch.setenv(BUDGET_ENV, "1")
+    # One token a real second.
+    monkeypatch.setenv("OVH_BYOI_TIME_SCALE", "60")
+    lines: list[str] = []
+    session = Session.open(
+        emulator_settings(emulator), SERVER, timeout_minutes=5, progress=Progress(SERVER, lines.append)
+    )
+    for _ in range(int(BURST)):
+        session.reinstall_task_ids()
+    assert lines == []
+    session.reinstall_task_ids()
+    # The burst's reads took some real time, in which the bucket refilled a little.
+    [line] = lines
+    assert re.fullmatch(
+        rf"\[{re.escape(SERVER)}\] waiting for the OVH request budget: 0 requests of this consumer key go "
+        rf"first, at 1 a minute shared by every provider process of this machine \({BUDGET_ENV}\); "
+        r"about [3-6]\d s",
+        line,
+    ), line
 
 
 def queued(db: sqlite3.Connection) -> int:
