@@ -43,7 +43,7 @@ def plan(quick: bool, output: Path = DEFAULT_OUTPUT) -> dict[int, Callable[[], F
     peers_json = output.with_name("peers.json")
     if quick:
         return {
-            1: lambda: detection.figure(speed=40, count=2),
+            1: lambda: detection.figure(speed=40, count=2, budget_cost=False),
             2: lambda: fleets.figure(speed=60, size=4, many=8, budget_cost=False),
             3: lambda: preview.figure(servers=20),
             4: lambda: cold_start.figure(runs=3),

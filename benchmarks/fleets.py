@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ovh_byoi.budget import BUDGET_ENV, DEFAULT_PER_MINUTE
+from ovh_byoi.budget import BUDGET_ENV, BURST, DEFAULT_PER_MINUTE
 from ovh_emulator.testing import start_emulator
 
 from .common import (
@@ -49,6 +49,9 @@ GOAL_MANY = 200
 GOAL_INSTALL_SECONDS = 60.0
 # Past this, an `up` is stuck: 200 installs of a minute each take about two.
 UP_TIMEOUT = 1200.0
+# Signed requests an install makes before its reinstall with preflight off (the task list, the POST), and
+# after its end (the task, then the server): the request budget paces both.
+REQUESTS_TO_START = 2
 SHAPES = {"fleet": "ByoiFleet", "installations": "ByoiInstallation"}
 BUDGETS = {True: f"{DEFAULT_PER_MINUTE:g} a minute", False: "off"}
 
@@ -163,9 +166,23 @@ def figure(
         fig.rows.append(_row(f"--parallel {run.servers}", run, run.wall / ones[0].wall))
     fig.verdict = verdict(ratios, crowd[0], size=size, many=many, install_seconds=ones[0].install_seconds)
     fig.notes += notes(ones, speed)
+    fig.notes.append(floor_note(ones[0], size, speed))
     if without_budget:
         fig.notes.append(budget_note(without_budget, ones[0], size, many))
     return fig
+
+
+def floor_note(one: Up, size: int, speed: float) -> str:
+    """The least wall time the request budget allows `size` installs at once, from one install's."""
+    ramp = max(0.0, REQUESTS_TO_START * size - BURST) / (DEFAULT_PER_MINUTE / 60 * speed)
+    return (
+        f"The request budget's floor: each install makes {REQUESTS_TO_START} signed requests before its "
+        f"reinstall (the task list, the POST) and {REQUESTS_TO_START} to notice its end (the task, the "
+        f"server). At {DEFAULT_PER_MINUTE:g} a minute after a burst of {BURST:g}, the last of {size} POSTs "
+        f"comes {ramp * speed / 60:.1f} OVH minutes after the first ({ramp:.1f} s at this pace), and the "
+        "ends come as far apart as the starts, each needing as many requests: however its polls are spent, "
+        f"an `up` of {size} lasts at least {(one.wall + ramp) / one.wall:.2f} install times."
+    )
 
 
 def budget_note(without_budget: list[Up], one: Up, size: int, many: int) -> str:

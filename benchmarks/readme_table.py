@@ -60,12 +60,14 @@ def summary_rows(
     found = {number: rows_ for number, rows_ in figures.items()}
     try:
         detection = found[1]["10 min"]
+        unmetered = found[1].get("10 min, budget off")
         rows.append(
             (
                 "A 10-minute install's end noticed after (median)",
                 # Figure 1's installs share one request budget: alone, an install's end is noticed sooner.
                 f"{detection[2]} s, {detection[5]} polls, "
                 f"{detection[0]} installs at once sharing the request budget"
+                + (f" ({unmetered[2]} s without it)" if unmetered else "")
                 + (
                     f"; one alone: {ours['latency_median_at_ovh_pace_s_by_size']['1']:g} s (figure 7)"
                     if ours and "1" in ours.get("latency_median_at_ovh_pace_s_by_size", {})
