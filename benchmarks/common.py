@@ -173,14 +173,19 @@ def bench_stack(
     `servers` as one ByoiFleet (`shape="fleet"`) or as plain ByoiInstallations (`"installations"`), the
     credentials set with `pulumi config set --secret`, the provider's clock at the emulator's `speed`;
     `env`: more environment for every command of the stack."""
+    config = {"bench:servers": list(servers), "bench:shape": shape, "bench:shared": dict(shared)}
+    return pulumi_stack_class().create(
+        PROGRAM, folder, "bench", emulator=emulator, config=config, time_scale=speed, env=env
+    )
+
+
+def pulumi_stack_class() -> Any:
+    """The test kit's `PulumiStack`, which runs the real CLI as the tests do (tests/ is not a package)."""
     if str(ROOT / "tests") not in sys.path:
         sys.path.insert(0, str(ROOT / "tests"))
     from testkit.pulumi_cli import PulumiStack  # type: ignore[import-not-found]  # by path, above
 
-    config = {"bench:servers": list(servers), "bench:shape": shape, "bench:shared": dict(shared)}
-    return PulumiStack.create(
-        PROGRAM, folder, "bench", emulator=emulator, config=config, time_scale=speed, env=env
-    )
+    return PulumiStack
 
 
 def api_calls(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:

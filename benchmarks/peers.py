@@ -2,20 +2,22 @@
 
 OVH's Terraform provider (`ovh_dedicated_server_reinstall_task`, built by `scripts/get-ovh-clients`) under
 OpenTofu, at its default parallelism (10) and at `-parallelism=64`, and our `ByoiInstallation` under the real
-Pulumi CLI (`pulumi up --parallel N`, N at least the count). pulumi-ovh (`ovh.dedicated.ServerReinstallTask`)
-would be the third: its Python package is on PyPI, but it drives a provider plugin built from Go that the
-Go module proxy refuses (`github.com/ovhcloud/pulumi-ovh/provider`: 403), so it is named and not run.
+Pulumi CLI (`pulumi up --parallel N`, N at least the count), and pulumi-ovh
+(`ovh.dedicated.ServerReinstallTask`, OVH's bridged Pulumi provider, built by the same script from a clone of
+its repository: benchmarks/peers_pulumi_ovh.py) under the same CLI at the same parallelism. A peer that is not
+built is named in the notes and not run.
 
 Fairness of the clocks. The emulator compresses OVH's time (`--speed`) and our provider waits in step with it
 (`OVH_BYOI_TIME_SCALE`), but Terraform's task wait (`StateChangeConf`: 10 s before the first read, then 3 s
-doubling up to 10 s) is in real seconds whatever the emulator's speed. The installs therefore run at a speed
-where one install lasts about a minute of real time (10: OVH's 615-second plan in 62 s), long enough for
-Terraform's schedule to reach its steady 10-second reads. Latencies (task done in OVH -> the tool's create
-returns: `apply_complete` of `tofu apply -json`; the resource's `created` in Pulumi's state) are given in real
-seconds, and "at OVH's pace": ours multiplied by the speed (its waits are compressed), Terraform's as measured
-(its waits are not). Requests per install are counted by the emulator; Terraform's also "at OVH's pace": its
-steady 10-second reads over the part of the install the compression took away. Wall times are real seconds at
-that speed. The behaviour scenarios run faster (`scenario_speed`): only what each tool does and says counts.
+doubling up to 10 s; pulumi-ovh runs the same code, from the Terraform provider it wraps) is in real seconds
+whatever the emulator's speed. The installs therefore run at a speed where one install lasts about a minute of
+real time (10: OVH's 615-second plan in 62 s), long enough for Terraform's schedule to reach its steady
+10-second reads. Latencies (task done in OVH -> the tool's create returns: `apply_complete` of `tofu apply
+-json`; the resource's `created` in Pulumi's state) are given in real seconds, and "at OVH's pace": ours
+multiplied by the speed (its waits are compressed), the peers' as measured (their waits are not). Requests per
+install are counted by the emulator; the peers' also "at OVH's pace": their steady 10-second reads over the
+part of the install the compression took away. Wall times are real seconds at that speed. The behaviour
+scenarios run faster (`scenario_speed`): only what each tool does and says counts.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 from ovh_emulator.images import build_image
 from ovh_emulator.testing import RunningEmulator, start_emulator
 
+from . import peers_pulumi_ovh
 from .common import (
     EFI_DEBIAN,
     REINSTALL,
@@ -45,16 +48,15 @@ from .common import (
     task_times,
 )
 from .detection import PLANNED_SECONDS
+from .peers_pulumi_ovh import pulumi_ovh_missing
 from .peers_tofu import Said, Tofu, epoch, terraform_missing
 
 TERRAFORM_STEADY_WAIT = 10.0  # StateChangeConf's longest wait between two task reads, real seconds
-PULUMI_OVH = (
-    "pulumi-ovh (ovh.dedicated.ServerReinstallTask) not run: its Python package is on PyPI, but its "
-    "provider plugin must be built from Go and the Go module proxy refuses "
-    "github.com/ovhcloud/pulumi-ovh/provider (403)"
-)
 TERRAFORM = "OpenTofu + terraform-provider-ovh"
+PULUMI_OVH = f"pulumi-ovh {peers_pulumi_ovh.VERSION} under pulumi"
 OURS = "ovh-byoi under pulumi"
+# Their waits are Terraform's StateChangeConf, in real seconds whatever the emulator's speed.
+REAL_SECOND_WAITS = (TERRAFORM, PULUMI_OVH)
 
 
 @dataclass
@@ -108,8 +110,13 @@ def run_sized(tool: str, count: int, *, parallelism: int, speed: float, work: Pa
                 if event.get("type") == "apply_complete":
                     returned[event["hook"]["resource"]["resource_key"]] = epoch(event["@timestamp"])
         else:
-            shared = pulumi_shared(inputs)
-            stack = bench_stack(emulator, folder, servers, shape="installations", shared=shared, speed=speed)
+            if tool == PULUMI_OVH:
+                stack = peers_pulumi_ovh.stack(emulator, folder, servers, inputs)
+            else:
+                shared = pulumi_shared(inputs)
+                stack = bench_stack(
+                    emulator, folder, servers, shape="installations", shared=shared, speed=speed
+                )
             before, started = emulator.stats(), time.time()
             stack.up("--parallel", str(parallelism))
             ended = time.time()
@@ -153,6 +160,8 @@ class Driver:
         if tool == TERRAFORM:
             self.tofu = Tofu.project(folder / "tofu", emulator, [server], self.inputs)
             self.tofu.run("init")
+        elif tool == PULUMI_OVH:
+            self.stack = peers_pulumi_ovh.stack(emulator, folder, [server], self.inputs)
         else:
             shared = pulumi_shared(self.inputs)
             self.stack = bench_stack(
@@ -165,7 +174,10 @@ class Driver:
         if self.tool == TERRAFORM:
             self.tofu.configure([self.server], self.inputs)
             return self.tofu.apply()
-        self.stack.set_config({"bench:shared": pulumi_shared(self.inputs)})
+        if self.tool == PULUMI_OVH:
+            self.stack.set_config({"bench:image": self.inputs})
+        else:
+            self.stack.set_config({"bench:shared": pulumi_shared(self.inputs)})
         run = self.stack.up("--parallel", "4", expect=None)
         return Said(run.returncode, run.output)
 
@@ -236,8 +248,8 @@ def _performance(
     ovh_length = median(largest.lengths) * speed
     requests = largest.requests
     # Terraform's reads keep their real 10-second pace whatever the compression; ours follow OVH's clock.
-    pace = 1.0 if tool == TERRAFORM else speed
-    if tool == TERRAFORM:
+    pace = 1.0 if tool in REAL_SECOND_WAITS else speed
+    if tool in REAL_SECOND_WAITS:
         at_ovh_pace = requests + (ovh_length - median(largest.lengths)) / TERRAFORM_STEADY_WAIT
     else:
         at_ovh_pace = requests
@@ -267,16 +279,21 @@ def figure(
     fig = PeersFigure(
         7,
         "Side by side with the peers",
-        "fewer requests per install and a shorter completion latency than OVH's Terraform provider, "
-        "on the same installs",
+        "fewer requests per install and a shorter completion latency than OVH's Terraform provider and "
+        "pulumi-ovh, on the same installs",
         ["tool", "requests / install", "at OVH's pace"]
         + [f"latency {size} at OVH's pace (s)" for size in sizes]
         + [f"wall {size} (s)" for size in sizes],
     )
     fig.behaviour = []
-    missing = terraform_missing()
+    missing = [reason for reason in (terraform_missing(), pulumi_ovh_missing()) if reason]
+    tools = [OURS]
     configurations: list[tuple[str, str, int | None]] = [(OURS, f"{OURS} (--parallel >= count)", None)]
-    if missing is None:
+    if pulumi_ovh_missing() is None:
+        tools.insert(0, PULUMI_OVH)
+        configurations.insert(0, (PULUMI_OVH, f"{PULUMI_OVH} (--parallel >= count)", None))
+    if terraform_missing() is None:
+        tools.insert(0, TERRAFORM)
         configurations = [
             (TERRAFORM, f"{TERRAFORM} (default parallelism, 10)", 10),
             (TERRAFORM, f"{TERRAFORM} (-parallelism=64)", 64),
@@ -289,7 +306,7 @@ def figure(
             results.append(_performance(tool, label, parallelism, sizes, speed, work))
             print(f"   {results[-1]}", flush=True)
         for name in SCENARIOS:
-            for tool in (TERRAFORM, OURS) if missing is None else (OURS,):
+            for tool in tools:
                 fig.behaviour.append(scenario(tool, name, speed=scenario_speed, work=work))
                 print(f"   {fig.behaviour[-1]}", flush=True)
     _fill(fig, results, missing, speed=speed, scenario_speed=scenario_speed, sizes=sizes)
@@ -305,7 +322,7 @@ def figure(
             "behaviour": [
                 dict(zip(PeersFigure.BEHAVIOUR_COLUMNS, row, strict=True)) for row in fig.behaviour
             ],
-            "not_run": ([missing] if missing else []) + [PULUMI_OVH],
+            "not_run": missing,
             "verdict": fig.verdict,
         }
         json_path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
@@ -315,7 +332,7 @@ def figure(
 def _fill(
     fig: PeersFigure,
     results: list[dict[str, Any]],
-    missing: str | None,
+    missing: list[str],
     *,
     speed: float,
     scenario_speed: float,
@@ -340,26 +357,32 @@ def _fill(
         f"behaviour scenarios at {scenario_speed:g}; load average at the end "
         + " ".join(f"{value:.2f}" for value in os.getloadavg())
     )
+    fig.notes += missing
+    if not any(reason.startswith(("tofu", "terraform-provider-ovh")) for reason in missing):
+        fig.notes.append(
+            "Terraform: tofu and terraform-provider-ovh 2.19.0 built by scripts/get-ovh-clients."
+        )
+    if not any(reason.startswith("pulumi-ovh") for reason in missing):
+        fig.notes.append(
+            f"pulumi-ovh {peers_pulumi_ovh.VERSION}: its plugin (which wraps terraform-provider-ovh 2.12.0) "
+            "and its Python SDK built by scripts/get-ovh-clients, run by the same Pulumi CLI as ours."
+        )
     fig.notes.append(
-        missing or "Terraform: tofu and terraform-provider-ovh 2.19.0 built by scripts/get-ovh-clients."
-    )
-    fig.notes.append(
-        "Terraform's latency on installs of one length is one point of its 10-second read cycle: between 0 "
+        "The peers' latency on installs of one length is one point of their 10-second read cycle: between 0 "
         "and 10 s, 5 s on average over installs of every length; figure 1 samples ours over many lengths."
     )
     asked = " / ".join(
         f"{r['requests_per_install_at_ovh_pace'] * sizes[-1] / (PLANNED_SECONDS / 60):.0f}"
         for r in results
-        if r["tool"].startswith(TERRAFORM)
+        if not r["tool"].startswith(OURS)
     )
     fig.notes.append(
         f"Latency is compared at {' and '.join(str(n) for n in _within_limit(sizes))} servers: at "
         f"{sizes[-1]}, ours waits its turn in the request budget (45 requests a minute per consumer key, "
-        "shared by every install), while Terraform keeps reading every 10 s whatever OVH's limit of about "
-        f"60 a minute: at OVH's pace its {sizes[-1]} installs would ask about {asked} a minute, which OVH "
-        "answers with 429, and a 429 ends its apply (the bursts scenario below)."
+        "shared by every install), while the peers keep reading every 10 s whatever OVH's limit of about "
+        f"60 a minute: at OVH's pace their {sizes[-1]} installs would ask about {asked} a minute, which OVH "
+        "answers with 429, and a 429 ends their apply (the bursts scenario below)."
     )
-    fig.notes.append(PULUMI_OVH)
 
 
 def _within_limit(sizes: tuple[int, ...]) -> tuple[int, ...]:
@@ -370,9 +393,9 @@ def _within_limit(sizes: tuple[int, ...]) -> tuple[int, ...]:
 
 def _verdict(results: list[dict[str, Any]], sizes: tuple[int, ...]) -> str:
     ours = next(r for r in results if r["tool"].startswith(OURS))
-    theirs = [r for r in results if r["tool"].startswith(TERRAFORM)]
+    theirs = [r for r in results if not r["tool"].startswith(OURS)]
     if not theirs:
-        return "Terraform not measured (see the notes)"
+        return "no peer measured (see the notes)"
     fewer = all(
         ours["requests_per_install_at_ovh_pace"] < r["requests_per_install_at_ovh_pace"] for r in theirs
     )

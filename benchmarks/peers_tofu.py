@@ -73,14 +73,40 @@ class Said:
         text = self.output
         for secret in (emulator.application_secret, emulator.consumer_key, emulator.application_key):
             text = text.replace(secret, "<redacted>")
-        lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
-        # What the tool says of the failure (Terraform's `Error: ...`, the provider's exception and the
-        # lines after it) says more than the source excerpt, traceback or summary around it.
-        raised = [number for number, line in enumerate(lines) if "Error: " in line]
+        # The CLI's warning that a plugin came from the PATH (pulumi-ovh's, built here), and the resource
+        # it was said for, come with every run.
+        raw = [
+            line
+            for line in text.splitlines()
+            if line.strip() and "from $PATH" not in line and not line.strip().startswith("[urn=")
+        ]
+        lines = [" ".join(line.split()) for line in raw]
+        # What the tool says of the failure (Terraform's `Error: ...`; under Pulumi, the provider's exception
+        # in a resource's diagnostics, else their first error) and the lines after it say more than the source
+        # excerpt, traceback or summary around it.
+        pulumi = "Diagnostics:" in raw
+        told = _resource_diagnostics(raw) if pulumi else range(len(raw))
+        raised = [n for n in told if "Error: " in lines[n]]
+        if not raised and pulumi:
+            raised = [n for n in told if lines[n].startswith("error:")]
         if raised:
             return " / ".join(line[:240] for line in lines[raised[0] : raised[0] + count])
         said = [line for line in lines if "drift" in line.lower() or "error:" in line.lower()]
         return " / ".join(line[:240] for line in (said[:count] or lines[-count:]))
+
+
+def _resource_diagnostics(raw: list[str]) -> list[int]:
+    """The numbers of the lines of Pulumi's diagnostics under a resource's heading (`  type (name):`). The
+    program's own (its stack's) tell how the engine stopped it after a failure, not why."""
+    told, section = [], ""
+    for number, line in enumerate(raw):
+        if not line.startswith(" "):  # Diagnostics:, Resources:, Outputs:...
+            section = "diagnostics" if line == "Diagnostics:" else ""
+        elif section and line.startswith("  ") and line[2] != " " and line.endswith("):"):
+            section = "program" if line.startswith("  pulumi:pulumi:Stack ") else "resource"
+        elif section == "resource":
+            told.append(number)
+    return told
 
 
 @dataclass

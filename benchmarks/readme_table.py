@@ -1,5 +1,5 @@
 """Rewrites README.md's performance summary from the measured data: benchmarks/RESULTS.md (figures 1 to 6)
-and benchmarks/peers.json (figure 7, OVH's Terraform provider run side by side).
+and benchmarks/peers.json (figure 7, OVH's Terraform provider and pulumi-ovh run side by side).
 
     .venv/bin/python -m benchmarks.readme_table                  # rewrites README.md in place
     .venv/bin/python -m benchmarks.readme_table --check          # exit 1 if README.md is not up to date
@@ -55,6 +55,7 @@ def summary_rows(
     """(what, ovh-byoi, baseline) for each figure that has the row it needs; a figure's layout that changed
     drops its row rather than put a wrong number in the README."""
     terraform = next((t for t in peers["tools"] if "default parallelism" in t["tool"]), None)
+    pulumi_ovh = next((t for t in peers["tools"] if t["tool"].startswith("pulumi-ovh")), None)
     ours = next((t for t in peers["tools"] if t["tool"].startswith("ovh-byoi")), None)
     rows: list[tuple[str, str, str]] = []
     found = {number: rows_ for number, rows_ in figures.items()}
@@ -73,10 +74,13 @@ def summary_rows(
                     if ours and "1" in ours.get("latency_median_at_ovh_pace_s_by_size", {})
                     else ""
                 ),
-                f"OVH's Terraform provider, run: {terraform['latency_median_at_ovh_pace_s']:g} s, "
-                f"{terraform['task_reads_per_install_at_ovh_pace']:g} polls"
-                if terraform
-                else "OVH's Terraform provider: not run",
+                "; ".join(
+                    f"{name}, run: {peer['latency_median_at_ovh_pace_s']:g} s, "
+                    f"{peer['task_reads_per_install_at_ovh_pace']:g} polls"
+                    if peer
+                    else f"{name}: not run"
+                    for name, peer in ((TERRAFORM, terraform), (PULUMI_OVH, pulumi_ovh))
+                ),
             )
         )
     except (KeyError, IndexError):
@@ -89,7 +93,12 @@ def summary_rows(
                 (
                     f"{biggest} servers installed by one `pulumi up` / `tofu apply` (wall time)",
                     f"{ours['wall_s'][biggest]:g} s",
-                    f"OVH's Terraform provider: {terraform['wall_s'][biggest]:g} s at parallelism 10",
+                    f"{TERRAFORM}: {terraform['wall_s'][biggest]:g} s at parallelism 10"
+                    + (
+                        f"; {PULUMI_OVH}: {pulumi_ovh['wall_s'][biggest]:g} s"
+                        if pulumi_ovh and biggest in pulumi_ovh["wall_s"]
+                        else ""
+                    ),
                 )
             )
     for number, label, pick in SUMMARY:
@@ -100,6 +109,8 @@ def summary_rows(
     return rows
 
 
+TERRAFORM = "OVH's Terraform provider"
+PULUMI_OVH = "pulumi-ovh"
 SUMMARY = (
     (
         3,
@@ -160,11 +171,14 @@ def render(document: dict[str, Any], results: str = "") -> str:
     for what, scenarios in BEHAVIOUR_ROWS:
         rows = [row for row in document["behaviour"] if row["scenario"] in scenarios]
         ours = [row for row in rows if row["tool"].startswith("ovh-byoi")]
-        theirs = [row for row in rows if not row["tool"].startswith("ovh-byoi")]
+        terraform = [row for row in rows if row["tool"].startswith("OpenTofu")]
+        pulumi_ovh = [row for row in rows if row["tool"].startswith("pulumi-ovh")]
         if ours:
-            lines.append(
-                f"| {what} | {_outcomes(ours)} | OVH's Terraform provider: {_outcomes(theirs) or 'not run'} |"
+            theirs = "; ".join(
+                f"{name}: {_outcomes(peer) or 'not run'}"
+                for name, peer in ((TERRAFORM, terraform), (PULUMI_OVH, pulumi_ovh))
             )
+            lines.append(f"| {what} | {_outcomes(ours)} | {theirs} |")
     return "\n".join(lines).rstrip() + "\n"
 
 
