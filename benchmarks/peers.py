@@ -90,6 +90,28 @@ def pulumi_shared(inputs: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _pulumi_image_config(tool: str, inputs: dict[str, str]) -> dict[str, Any]:
+    """The stack config that gives a Pulumi tool's program the image."""
+    if tool == PULUMI_OVH:
+        return {"bench:image": inputs}
+    return {"bench:shared": pulumi_shared(inputs)}
+
+
+def _pulumi_stack(
+    tool: str,
+    emulator: RunningEmulator,
+    folder: Path,
+    servers: list[str],
+    inputs: dict[str, str],
+    speed: float,
+) -> Any:
+    """A new stack of `servers` for a tool that runs under the Pulumi CLI: pulumi-ovh's or ours."""
+    if tool == PULUMI_OVH:
+        return peers_pulumi_ovh.stack(emulator, folder, servers, inputs)
+    shared = pulumi_shared(inputs)
+    return bench_stack(emulator, folder, servers, shape="installations", shared=shared, speed=speed)
+
+
 def run_sized(tool: str, count: int, *, parallelism: int, speed: float, work: Path) -> Sized:
     """`count` servers installed at once by one apply / up, on a fresh emulator."""
     image = images(work / "images")["small.qcow2"]
@@ -110,13 +132,7 @@ def run_sized(tool: str, count: int, *, parallelism: int, speed: float, work: Pa
                 if event.get("type") == "apply_complete":
                     returned[event["hook"]["resource"]["resource_key"]] = epoch(event["@timestamp"])
         else:
-            if tool == PULUMI_OVH:
-                stack = peers_pulumi_ovh.stack(emulator, folder, servers, inputs)
-            else:
-                shared = pulumi_shared(inputs)
-                stack = bench_stack(
-                    emulator, folder, servers, shape="installations", shared=shared, speed=speed
-                )
+            stack = _pulumi_stack(tool, emulator, folder, servers, inputs, speed)
             before, started = emulator.stats(), time.time()
             stack.up("--parallel", str(parallelism))
             ended = time.time()
@@ -160,13 +176,8 @@ class Driver:
         if tool == TERRAFORM:
             self.tofu = Tofu.project(folder / "tofu", emulator, [server], self.inputs)
             self.tofu.run("init")
-        elif tool == PULUMI_OVH:
-            self.stack = peers_pulumi_ovh.stack(emulator, folder, [server], self.inputs)
         else:
-            shared = pulumi_shared(self.inputs)
-            self.stack = bench_stack(
-                emulator, folder, [server], shape="installations", shared=shared, speed=speed
-            )
+            self.stack = _pulumi_stack(tool, emulator, folder, [server], self.inputs, speed)
 
     def install(self, inputs: dict[str, str] | None = None) -> Said:
         if inputs is not None:
@@ -174,10 +185,7 @@ class Driver:
         if self.tool == TERRAFORM:
             self.tofu.configure([self.server], self.inputs)
             return self.tofu.apply()
-        if self.tool == PULUMI_OVH:
-            self.stack.set_config({"bench:image": self.inputs})
-        else:
-            self.stack.set_config({"bench:shared": pulumi_shared(self.inputs)})
+        self.stack.set_config(_pulumi_image_config(self.tool, self.inputs))
         run = self.stack.up("--parallel", "4", expect=None)
         return Said(run.returncode, run.output)
 
@@ -286,14 +294,13 @@ def figure(
         + [f"wall {size} (s)" for size in sizes],
     )
     fig.behaviour = []
-    missing = [reason for reason in (terraform_missing(), pulumi_ovh_missing()) if reason]
-    tools = [OURS]
-    configurations: list[tuple[str, str, int | None]] = [(OURS, f"{OURS} (--parallel >= count)", None)]
-    if pulumi_ovh_missing() is None:
-        tools.insert(0, PULUMI_OVH)
-        configurations.insert(0, (PULUMI_OVH, f"{PULUMI_OVH} (--parallel >= count)", None))
-    if terraform_missing() is None:
-        tools.insert(0, TERRAFORM)
+    # Each peer, and why it cannot run here (None: it runs).
+    unavailable = {TERRAFORM: terraform_missing(), PULUMI_OVH: pulumi_ovh_missing()}
+    tools = [tool for tool, reason in unavailable.items() if reason is None] + [OURS]
+    configurations: list[tuple[str, str, int | None]] = [
+        (tool, f"{tool} (--parallel >= count)", None) for tool in tools if tool != TERRAFORM
+    ]
+    if TERRAFORM in tools:
         configurations = [
             (TERRAFORM, f"{TERRAFORM} (default parallelism, 10)", 10),
             (TERRAFORM, f"{TERRAFORM} (-parallelism=64)", 64),
@@ -309,11 +316,12 @@ def figure(
             for tool in tools:
                 fig.behaviour.append(scenario(tool, name, speed=scenario_speed, work=work))
                 print(f"   {fig.behaviour[-1]}", flush=True)
-    _fill(fig, results, missing, speed=speed, scenario_speed=scenario_speed, sizes=sizes)
+    _fill(fig, results, unavailable, speed=speed, scenario_speed=scenario_speed, sizes=sizes)
     if json_path is not None:
         document = {
             "figure": 7,
             "speed": speed,
+            "install_seconds": PLANNED_SECONDS,  # OVH's plan every install follows, in OVH seconds
             "scenario_speed": scenario_speed,
             "sizes": list(sizes),
             "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -322,7 +330,7 @@ def figure(
             "behaviour": [
                 dict(zip(PeersFigure.BEHAVIOUR_COLUMNS, row, strict=True)) for row in fig.behaviour
             ],
-            "not_run": missing,
+            "not_run": [reason for reason in unavailable.values() if reason],
             "verdict": fig.verdict,
         }
         json_path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
@@ -332,7 +340,7 @@ def figure(
 def _fill(
     fig: PeersFigure,
     results: list[dict[str, Any]],
-    missing: list[str],
+    unavailable: dict[str, str | None],
     *,
     speed: float,
     scenario_speed: float,
@@ -357,16 +365,12 @@ def _fill(
         f"behaviour scenarios at {scenario_speed:g}; load average at the end "
         + " ".join(f"{value:.2f}" for value in os.getloadavg())
     )
-    fig.notes += missing
-    if not any(reason.startswith(("tofu", "terraform-provider-ovh")) for reason in missing):
-        fig.notes.append(
-            "Terraform: tofu and terraform-provider-ovh 2.19.0 built by scripts/get-ovh-clients."
-        )
-    if not any(reason.startswith("pulumi-ovh") for reason in missing):
-        fig.notes.append(
-            f"pulumi-ovh {peers_pulumi_ovh.VERSION}: its plugin (which wraps terraform-provider-ovh 2.12.0) "
-            "and its Python SDK built by scripts/get-ovh-clients, run by the same Pulumi CLI as ours."
-        )
+    built = {
+        TERRAFORM: "Terraform: tofu and terraform-provider-ovh 2.19.0 built by scripts/get-ovh-clients.",
+        PULUMI_OVH: f"pulumi-ovh {peers_pulumi_ovh.VERSION}: its plugin (which wraps terraform-provider-ovh "
+        "2.12.0) and its Python SDK built by scripts/get-ovh-clients, run by the same Pulumi CLI as ours.",
+    }
+    fig.notes += [reason or built[tool] for tool, reason in unavailable.items()]
     fig.notes.append(
         "The peers' latency on installs of one length is one point of their 10-second read cycle: between 0 "
         "and 10 s, 5 s on average over installs of every length; figure 1 samples ours over many lengths."

@@ -19,7 +19,7 @@ from typing import Any
 from ovh_emulator.testing import RunningEmulator
 
 from .common import pulumi_stack_class
-from .peers_tofu import TOOLS
+from .peers_tofu import TOOLS, not_built
 
 VERSION = "2.13.0"  # scripts/get-ovh-clients pins it
 PROGRAM = """\
@@ -47,12 +47,8 @@ for name in config.require_object("servers"):
 
 def pulumi_ovh_missing() -> str | None:
     """Why pulumi-ovh cannot run here, or None."""
-    for tool in ("pulumi-resource-ovh", "pulumi-ovh-python"):
-        if not (TOOLS / "bin" / tool).exists():
-            reason = TOOLS / "missing" / tool
-            said = reason.read_text().strip() if reason.exists() else "run scripts/get-ovh-clients"
-            return f"pulumi-ovh {VERSION} not run: {tool} is not built: {said}"
-    return None
+    reason = not_built("pulumi-resource-ovh", "pulumi-ovh-python")
+    return f"pulumi-ovh {VERSION} not run: {reason}" if reason else None
 
 
 def stack(emulator: RunningEmulator, folder: Path, servers: list[str], image: dict[str, str]) -> Any:
@@ -78,6 +74,8 @@ def stack(emulator: RunningEmulator, folder: Path, servers: list[str], image: di
         config={"bench:servers": servers, "bench:image": image},
         env={"PATH": path},
     )
+    # The test kit points the copy's `virtualenv` at the project's; a language host that reads it must find
+    # pulumi-ovh's.
     project = created.project / "Pulumi.yaml"
     runtime = f"runtime:\n  name: python\n  options:\n    virtualenv: {venv}\n"
     project.write_text(f"name: bench-pulumi-ovh\n{runtime}")

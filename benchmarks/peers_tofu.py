@@ -52,14 +52,19 @@ resource "ovh_dedicated_server_reinstall_task" "byoi" {
 """
 
 
-def terraform_missing() -> str | None:
-    """Why OVH's Terraform provider cannot run here, or None."""
-    for tool in ("tofu", "terraform-provider-ovh"):
+def not_built(*tools: str) -> str | None:
+    """Why the first of `tools` that scripts/get-ovh-clients has not built is missing, or None."""
+    for tool in tools:
         if not (TOOLS / "bin" / tool).exists():
             reason = TOOLS / "missing" / tool
             said = reason.read_text().strip() if reason.exists() else "run scripts/get-ovh-clients"
             return f"{tool} is not built: {said}"
     return None
+
+
+def terraform_missing() -> str | None:
+    """Why OVH's Terraform provider cannot run here, or None."""
+    return not_built("tofu", "terraform-provider-ovh")
 
 
 @dataclass
