@@ -98,8 +98,8 @@ def summary_rows(
                     f"{TERRAFORM}: {terraform['wall_s'][biggest]:g} s at parallelism 10"
                     + (
                         f"; {PULUMI_OVH}: {pulumi_ovh['wall_s'][biggest]:g} s, reading every install every "
-                        f"10 s: about {_per_minute(pulumi_ovh, int(biggest)):.0f} requests a minute at OVH's "
-                        "pace, where OVH allows about 60"
+                        f"10 s: about {_per_minute(pulumi_ovh, int(biggest), peers['install_seconds']):.0f} "
+                        "requests a minute at OVH's pace, where OVH allows about 60"
                         if pulumi_ovh and biggest in pulumi_ovh["wall_s"]
                         else ""
                     ),
@@ -113,13 +113,10 @@ def summary_rows(
     return rows
 
 
-INSTALL_SECONDS = 615  # OVH's plan for an install, as the emulator runs it (benchmarks/detection.py)
-
-
-def _per_minute(peer: dict[str, Any], servers: int) -> float:
+def _per_minute(peer: dict[str, Any], servers: int, install_seconds: float) -> float:
     """The requests a minute a peer asks at OVH's pace with `servers` installs at once: per install, over an
-    install's length (figure 7's installs follow OVH's plan of 615 s)."""
-    return float(peer["requests_per_install_at_ovh_pace"]) * servers / (INSTALL_SECONDS / 60)
+    install's length."""
+    return float(peer["requests_per_install_at_ovh_pace"]) * servers / (install_seconds / 60)
 
 
 TERRAFORM = "OVH's Terraform provider"
