@@ -49,6 +49,15 @@ def figure_rows(results: str) -> dict[int, dict[str, list[str]]]:
     return figures
 
 
+def _alone_and_together(ours: dict[str, Any] | None) -> str:
+    """Figure 7's latencies of one install alone and of 8 that end at the same moment: the request budget
+    serves 8 simultaneous ends in turn, so that figure is the worst case of the first row, not its median."""
+    by_size = (ours or {}).get("latency_median_at_ovh_pace_s_by_size", {})
+    said = [f"one alone: {by_size['1']:g} s"] if "1" in by_size else []
+    said += [f"8 ending at the same moment: {by_size['8']:g} s"] if "8" in by_size else []
+    return f"; {', '.join(said)} (figure 7)" if said else ""
+
+
 def summary_rows(
     figures: dict[int, dict[str, list[str]]], peers: dict[str, Any]
 ) -> list[tuple[str, str, str]]:
@@ -67,13 +76,9 @@ def summary_rows(
                 "A 10-minute install's end noticed after (median)",
                 # Figure 1's installs share one request budget: alone, an install's end is noticed sooner.
                 f"{detection[2]} s, {detection[5]} polls, "
-                f"{detection[0]} installs at once sharing the request budget"
+                f"{detection[0]} installs ending seconds apart, sharing the request budget"
                 + (f" ({unmetered[2]} s without it)" if unmetered else "")
-                + (
-                    f"; one alone: {ours['latency_median_at_ovh_pace_s_by_size']['1']:g} s (figure 7)"
-                    if ours and "1" in ours.get("latency_median_at_ovh_pace_s_by_size", {})
-                    else ""
-                ),
+                + _alone_and_together(ours),
                 "; ".join(
                     f"{name}, run: {peer['latency_median_at_ovh_pace_s']:g} s, "
                     f"{peer['task_reads_per_install_at_ovh_pace']:g} polls"
