@@ -34,7 +34,7 @@ from typing import Any
 from ovh_emulator.images import build_image
 from ovh_emulator.testing import RunningEmulator, start_emulator
 
-from . import peers_pulumi_ovh
+from . import peers_pulumi_ovh, peers_tofu
 from .common import (
     EFI_DEBIAN,
     REINSTALL,
@@ -366,9 +366,11 @@ def _fill(
         + " ".join(f"{value:.2f}" for value in os.getloadavg())
     )
     built = {
-        TERRAFORM: "Terraform: tofu and terraform-provider-ovh 2.19.0 built by scripts/get-ovh-clients.",
+        TERRAFORM: f"Terraform: tofu and terraform-provider-ovh {peers_tofu.TERRAFORM_PROVIDER_OVH_VERSION} "
+        "built by scripts/get-ovh-clients.",
         PULUMI_OVH: f"pulumi-ovh {peers_pulumi_ovh.VERSION}: its plugin (which wraps terraform-provider-ovh "
-        "2.12.0) and its Python SDK built by scripts/get-ovh-clients, run by the same Pulumi CLI as ours.",
+        f"{peers_pulumi_ovh.WRAPS}) and its Python SDK built by scripts/get-ovh-clients, run by the same "
+        "Pulumi CLI as ours.",
     }
     fig.notes += [reason or built[tool] for tool, reason in unavailable.items()]
     fig.notes.append(

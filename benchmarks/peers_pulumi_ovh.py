@@ -21,7 +21,10 @@ from ovh_emulator.testing import RunningEmulator
 from .common import pulumi_stack_class
 from .peers_tofu import TOOLS, not_built
 
-VERSION = "2.13.0"  # scripts/get-ovh-clients pins it
+# Pinned by scripts/get-ovh-clients (tests/benchmarks/test_pins.py holds the two to the same); the plugin
+# wraps the terraform-provider-ovh its go.mod requires.
+VERSION = "2.13.0"
+WRAPS = "2.12.0"
 PROGRAM = """\
 import pulumi
 import pulumi_ovh as ovh

@@ -19,6 +19,8 @@ from ovh_emulator.testing import RunningEmulator
 from .common import ROOT
 
 TOOLS = ROOT / ".cache" / "tools" / "ovh-clients"
+# The versions scripts/get-ovh-clients pins (tests/benchmarks/test_pins.py holds the two to the same).
+TERRAFORM_PROVIDER_OVH_VERSION = "2.19.0"
 MAIN_TF = """terraform {
   required_providers {
     ovh = { source = "ovh/ovh" }
