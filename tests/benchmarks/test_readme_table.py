@@ -110,3 +110,11 @@ def test_the_latency_row_states_the_simultaneous_ends_beside_the_median() -> Non
     first = readme_table.summary_rows(figures, data)[0]
     assert first[0].startswith("A 10-minute install's end noticed after")
     assert "one alone: 1.5 s, 8 ending at the same moment: 9.25 s (figure 7)" in first[1]
+
+
+def test_the_wall_time_row_names_the_budget_figure_2_ran_with() -> None:
+    figures = readme_table.figure_rows(readme_table.RESULTS.read_text(encoding="utf-8"))
+    figures[2]["#1"][2] = "30 a minute"
+    rows = readme_table.summary_rows(figures, committed_data())
+    wall = next(row for row in rows if "(wall time)" in row[0])
+    assert wall[1].endswith("within its request budget of 30 a minute")
